@@ -1,0 +1,131 @@
+"""Inputs and outputs through fsspec: local paths, globs, ``http(s)://``, ``s3://``, CC path listings."""
+
+from __future__ import annotations
+
+import gzip
+import io
+import json
+import os
+import uuid
+from typing import Any
+
+import fsspec
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from corpus_forge.stage import Partition, safe_key
+
+CC_PREFIX = "https://data.commoncrawl.org/"
+PARQUET_OPTIONS: dict[str, Any] = {"compression": "zstd", "compression_level": 3}
+
+
+class InputError(ValueError):
+    """An input could not be resolved (missing file, empty glob, unreadable listing)."""
+
+
+def _is_url(path: str) -> bool:
+    return "://" in path and not path.startswith("file://")
+
+
+def _read_listing(path: str, prefix: str) -> list[str]:
+    with fsspec.open(path, "rb") as f:
+        raw = f.read()
+    if path.endswith(".gz"):
+        raw = gzip.decompress(raw)
+    lines = [ln.strip() for ln in raw.decode("utf-8").splitlines() if ln.strip()]
+    return [ln if "://" in ln else prefix.rstrip("/") + "/" + ln.lstrip("/") for ln in lines]
+
+
+def expand_inputs(inputs: list[str], prefix: str = CC_PREFIX) -> list[str]:
+    """Resolve paths, globs, URLs and ``*.paths(.gz)`` listings into a sorted, de-duplicated list.
+
+    A directory stands for the files inside it. A listing's relative lines get ``prefix`` (the
+    Common Crawl host by default; a local mirror works too).
+    """
+    out: list[str] = []
+    for item in inputs:
+        if item.endswith((".paths", ".paths.gz")):
+            out.extend(_read_listing(item, prefix))
+            continue
+        fs, _, paths = fsspec.get_fs_token_paths(item)
+        if not paths:
+            raise InputError(f"no input matches {item!r}")
+        for p in paths:
+            if fs.isdir(p):
+                found = sorted(x for x in fs.find(p) if not os.path.basename(x).startswith((".", "_")))
+                out.extend(fs.unstrip_protocol(x) if _is_url(item) else x for x in found)
+            elif fs.exists(p):
+                out.append(fs.unstrip_protocol(p) if _is_url(item) else p)
+            else:
+                raise InputError(f"input not found: {item!r}")
+    seen: set[str] = set()
+    return [p for p in out if not (p in seen or seen.add(p))]
+
+
+def stage_output_files(inputs: list[str]) -> list[str]:
+    """The ``part-*.parquet`` files of one or more stage output directories (or Parquet files)."""
+    files: list[str] = []
+    for item in inputs:
+        fs, _, paths = fsspec.get_fs_token_paths(item)
+        if not paths:
+            raise InputError(f"no input matches {item!r}")
+        for p in paths:
+            if fs.isdir(p):
+                found = sorted(fs.glob(p.rstrip("/") + "/part-*.parquet"))
+                if not found:
+                    raise InputError(f"{item!r} holds no part-*.parquet (is it a stage's --out?)")
+                files.extend(fs.unstrip_protocol(x) if _is_url(item) else x for x in found)
+            elif p.endswith(".parquet"):
+                files.append(fs.unstrip_protocol(p) if _is_url(item) else p)
+            else:
+                raise InputError(f"{item!r} is neither a stage output directory nor a .parquet file")
+    return files
+
+
+def parquet_partitions(inputs: list[str]) -> list[Partition]:
+    """One partition per Parquet file; the key keeps the input file's name for traceability."""
+    files = stage_output_files(inputs)
+    return [Partition(key=f"{i:05d}-{safe_key(os.path.basename(f).removesuffix('.parquet'))}", path=f)
+            for i, f in enumerate(files)]
+
+
+def read_partition(part: Partition, columns: list[str] | None = None) -> pa.Table:
+    """Read a Parquet partition (rows ``start:end`` when set)."""
+    with fsspec.open(part.path, "rb") as f:
+        table = pq.read_table(f, columns=columns)
+    if part.start or part.end is not None:
+        table = table.slice(part.start, (part.end or table.num_rows) - part.start)
+    return table
+
+
+def write_parquet_atomic(table: pa.Table, path: str) -> None:
+    """Write ``table`` to ``path`` under a temporary name, then rename (no half-written files)."""
+    fs, _, (p,) = fsspec.get_fs_token_paths(path)
+    parent = os.path.dirname(p)
+    fs.makedirs(parent, exist_ok=True)
+    tmp = os.path.join(parent, f".tmp-{uuid.uuid4().hex}-{os.path.basename(p)}")
+    with fs.open(tmp, "wb") as f:
+        pq.write_table(table, f, **PARQUET_OPTIONS)
+    fs.mv(tmp, p)
+
+
+def write_json_atomic(obj: Any, path: str) -> None:
+    """Write JSON under a temporary name, then rename."""
+    fs, _, (p,) = fsspec.get_fs_token_paths(path)
+    parent = os.path.dirname(p)
+    fs.makedirs(parent, exist_ok=True)
+    tmp = os.path.join(parent, f".tmp-{uuid.uuid4().hex}-{os.path.basename(p)}")
+    with fs.open(tmp, "w") as f:
+        json.dump(obj, f, indent=2, sort_keys=False, default=str)
+        f.write("\n")
+    fs.mv(tmp, p)
+
+
+def read_json(path: str) -> Any:
+    with fsspec.open(path, "r") as f:
+        return json.load(f)
+
+
+def open_bytes(path: str) -> io.BufferedIOBase:
+    """Open any fsspec path for binary reading (seekable where the filesystem allows)."""
+    return fsspec.open(path, "rb").open()

@@ -1,0 +1,70 @@
+"""Progress over partitions and the one-screen end-of-stage summary (rich)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+console = Console(stderr=True)
+
+
+class PartitionProgress:
+    """A progress bar over a stage's partitions; ``update(done, total)`` moves it."""
+
+    def __init__(self, name: str, enabled: bool = True) -> None:
+        self.name = name
+        self.enabled = enabled
+        self._progress: Progress | None = None
+        self._task: Any = None
+
+    def __enter__(self) -> PartitionProgress:
+        if self.enabled:
+            self._progress = Progress(
+                TextColumn(f"[bold]{self.name}[/]"), BarColumn(), MofNCompleteColumn(),
+                TextColumn("partitions"), TimeElapsedColumn(), console=console, transient=False,
+            )
+            self._progress.__enter__()
+            self._task = self._progress.add_task(self.name, total=None)
+        return self
+
+    def update(self, done: int, total: int) -> None:
+        if self._progress is not None:
+            self._progress.update(self._task, completed=done, total=total)
+
+    def __exit__(self, *exc: Any) -> None:
+        if self._progress is not None:
+            self._progress.__exit__(*exc)
+
+
+def _fmt(n: int, total: int) -> str:
+    return f"{n:,}" + (f" ({100 * n / total:.1f}%)" if total else "")
+
+
+def summary_table(stats: dict[str, Any]) -> Table:
+    """Documents in/out and every removal reason, with shares of the input."""
+    n_in = int(stats.get("documents_in", 0))
+    unit = "records" if stats.get("stage") == "extract" else "documents"
+    t = Table(title=f"{stats.get('stage', 'stage')}: {stats.get('seconds', 0)} s, "
+                    f"{stats.get('partitions_done', '?')}/{stats.get('partitions', '?')} partitions")
+    t.add_column("")
+    t.add_column("count", justify="right")
+    t.add_column("example", overflow="fold", max_width=60)
+    t.add_row(f"{unit} in", f"{n_in:,}", "")
+    t.add_row("[green]documents out[/]", _fmt(int(stats.get("documents_out", 0)), n_in), "")
+    examples = stats.get("examples", {}) if isinstance(stats.get("examples"), dict) else {}
+    for reason, n in sorted(stats.get("removed", {}).items(), key=lambda kv: -kv[1]):
+        ex = examples.get(reason) or []
+        t.add_row(f"removed: {reason}", _fmt(int(n), n_in), (ex[0] if ex else "")[:120])
+    for reason, n in sorted(stats.get("errors", {}).items()):
+        t.add_row(f"[red]error: {reason}[/]", f"{n:,}", "")
+    return t
+
+
+def print_summary(stats: dict[str, Any], out_dir: str) -> None:
+    console.print(summary_table(stats))
+    for f in stats.get("failed_partitions", []):
+        console.print(f"[red]failed partition[/] {f['key']} ({f['input']}): {f['error']}")
+    console.print(f"output: {out_dir}   stats: {out_dir.rstrip('/')}/stats.json")

@@ -1,0 +1,132 @@
+"""The filter shape (after datatrove's): a name, paper defaults, keep or drop with a short reason.
+
+Two kinds:
+- :class:`DocumentFilter` sees a batch of documents (a pyarrow table) and returns, per row, keep or a
+  drop reason, plus columns it adds to every row (e.g. ``lang``, ``lang_score``). Subclass
+  :class:`RowFilter` instead to write a per-document ``check(doc) -> None | reason``.
+- :class:`UrlFilter` sees only a URL, so the extract stage can apply it to a WARC record's target URI
+  before any HTML is parsed (pushdown). Every ``UrlFilter`` also works as a document filter on ``url``.
+
+Filters are registered by type name with :func:`register_filter` and built from recipe specs
+(``{"type": "gopher_quality", ...options}``) by :func:`build_filter`.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import numpy as np
+import pyarrow as pa
+
+from corpus_forge.config import ConfigError
+
+
+@dataclass
+class FilterResult:
+    """Per row: ``keep[i]``; where not kept, ``reasons[i]`` says why. ``columns`` cover every row."""
+
+    keep: np.ndarray
+    reasons: list[str | None]
+    columns: dict[str, pa.Array | list[Any]] = field(default_factory=dict)
+
+
+class DocumentFilter:
+    """Base class. ``name`` is the default reason prefix and the registry key."""
+
+    name: ClassVar[str] = "filter"
+
+    def filter_table(self, table: pa.Table) -> FilterResult:
+        raise NotImplementedError
+
+
+class RowFilter(DocumentFilter):
+    """A filter written one document at a time: ``check(doc)`` returns None to keep, or a reason."""
+
+    columns_needed: ClassVar[tuple[str, ...]] = ("text",)
+
+    def check(self, doc: dict[str, Any]) -> str | None:
+        raise NotImplementedError
+
+    def filter_table(self, table: pa.Table) -> FilterResult:
+        cols = {c: table.column(c).to_pylist() for c in self.columns_needed if c in table.column_names}
+        n = table.num_rows
+        reasons: list[str | None] = []
+        for i in range(n):
+            reasons.append(self.check({c: v[i] for c, v in cols.items()}))
+        keep = np.array([r is None for r in reasons], dtype=bool)
+        return FilterResult(keep, reasons)
+
+
+class UrlFilter(DocumentFilter):
+    """A filter that needs only the URL: usable before extraction (pushdown) and after it."""
+
+    def url_decision(self, url: str | None) -> tuple[str | None, dict[str, Any]]:
+        """Return (drop reason or None, extra column values for the document, e.g. ``{"karma": 12}``)."""
+        raise NotImplementedError
+
+    def filter_table(self, table: pa.Table) -> FilterResult:
+        urls = table.column("url").to_pylist() if "url" in table.column_names else [None] * table.num_rows
+        reasons: list[str | None] = []
+        extra: dict[str, list[Any]] = {}
+        for i, u in enumerate(urls):
+            reason, cols = self.url_decision(u)
+            reasons.append(reason)
+            for k, v in cols.items():
+                extra.setdefault(k, [None] * i).append(v)
+            for k in extra:
+                if len(extra[k]) < i + 1:
+                    extra[k].append(None)
+        keep = np.array([r is None for r in reasons], dtype=bool)
+        return FilterResult(keep, reasons, extra)
+
+
+_REGISTRY: dict[str, type[DocumentFilter]] = {}
+
+# Modules that register filters; imported on first lookup so heavy dependencies load only when used.
+FILTER_MODULES: tuple[str, ...] = (
+    "filters.langid",
+    "filters.heuristics",
+    "filters.quality",
+    "filters.url_filters",
+)
+
+
+def register_filter(type_name: str):
+    """Class decorator: make a filter buildable from ``{"type": type_name, ...}``."""
+
+    def deco(cls: type[DocumentFilter]) -> type[DocumentFilter]:
+        _REGISTRY[type_name] = cls
+        return cls
+
+    return deco
+
+
+def _load_all() -> None:
+    for mod in FILTER_MODULES:
+        try:
+            importlib.import_module(mod)
+        except ModuleNotFoundError as err:
+            if err.name != mod:
+                raise
+
+
+def available_filters() -> list[str]:
+    _load_all()
+    return sorted(_REGISTRY)
+
+
+def build_filter(spec: dict[str, Any], where: str = "filter") -> DocumentFilter:
+    """Build a filter from a recipe spec ``{"type": NAME, **options}``; errors name the bad key."""
+    if not isinstance(spec, dict) or "type" not in spec:
+        raise ConfigError(f"{where}: each filter needs a 'type' key (one of {available_filters()})")
+    _load_all()
+    opts = {k: v for k, v in spec.items() if k != "type"}
+    cls = _REGISTRY.get(spec["type"])
+    if cls is None:
+        raise ConfigError(f"{where}.type: unknown filter {spec['type']!r} (one of {sorted(_REGISTRY)})")
+    try:
+        return cls(**opts)
+    except TypeError as err:
+        raise ConfigError(f"{where} ({spec['type']}): {err}") from None

@@ -1,0 +1,1 @@
+"""Stage definitions (extract, filter, karma, dedup, decontaminate) and YAML recipes."""
