@@ -44,7 +44,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"corpus-forge {__version__}")
     parser.add_argument("--debug", action="store_true", help="show tracebacks and Dask logs")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for name, module in COMMANDS.items():
+    for _name, module in COMMANDS.items():
         try:
             mod = importlib.import_module(module)
         except ModuleNotFoundError as err:

@@ -120,7 +120,7 @@ def run_partitions(
         p = by_future[fut]
         try:
             markers.append(fut.result())
-        except Exception as err:  # noqa: BLE001 - a failed partition is reported, the others go on
+        except Exception as err:
             failed.append({"key": p.key, "input": p.path, "error": f"{type(err).__name__}: {err}",
                            "traceback": "".join(traceback.format_exception(err))[-2000:]})
         done += 1

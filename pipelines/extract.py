@@ -222,7 +222,7 @@ class ExtractStage(Stage):
                 text = self._extract_text(html, url)
         except TimeLimitExceeded:
             return drop("timeout")
-        except Exception:  # noqa: BLE001 - trafilatura/lxml failures on hostile pages are counted
+        except Exception:
             return drop("extract_error")
         text = (text or "").strip()
         if len(text) < c.min_text_chars:
@@ -273,7 +273,7 @@ class ExtractStage(Stage):
         """
         from warcio.archiveiterator import ArchiveIterator
 
-        f.seek(pos)
+        f.seek(pos)  # warcio reports offsets from the file's start (it asks fh.tell())
         it = ArchiveIterator(f, arc2warc=True, check_digests=False, ensure_http_headers=False)
         expected = pos  # where the next record should start (for resynchronising after damage)
         try:
@@ -286,7 +286,6 @@ class ExtractStage(Stage):
                     counters.documents_in += 1
                     counters.remove("corrupt_record")
                     return _resume(f, expected + 1, end, gz)
-                off += pos
                 if off >= end:
                     return end
                 if getattr(record.raw_stream, "limit", 0) > 0:
@@ -307,10 +306,19 @@ class ExtractStage(Stage):
                 removed.extend(r_removed)
                 expected = off + length
         except errors:
-            # the next record's header (or the previous record's tail) is unreadable
-            counters.documents_in += 1
-            counters.remove("corrupt_record")
-            return _resume(f, expected + 1, end, gz)
+            # reading the next record header failed
+            if expected == pos:  # nothing readable here at all: count it and look further on
+                counters.documents_in += 1
+                counters.remove("corrupt_record")
+                return _resume(f, pos + 1, end, gz)
+            # after good records: restart at the next verified boundary (warcio may have eaten the next
+            # record's first line as a separator, as with ClueWeb09's WARC/0.18 files); bytes skipped
+            # between the last good record and that boundary count as one corrupt record
+            nxt = _resume(f, expected, end, gz)
+            if nxt != expected:
+                counters.documents_in += 1
+                counters.remove("corrupt_record")
+            return nxt
         return end
 
     @staticmethod

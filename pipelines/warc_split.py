@@ -53,8 +53,8 @@ def next_boundary(f: BinaryIO, start: int, size: int, gz: bool) -> int | None:
                     return pos + i
                 i = buf.find(GZIP_MAGIC, i + 1)
         else:
-            if pos == 0 and buf.startswith(b"WARC/") and _valid_warc_header(f, 0):
-                return 0
+            if pos == start and buf.startswith(b"WARC/") and _valid_warc_header(f, pos):
+                return pos
             for m in _WARC_LINE.finditer(buf):
                 if m.start(1) >= WINDOW:
                     break
