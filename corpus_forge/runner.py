@@ -67,9 +67,16 @@ def _marker_path(out_dir: str, key: str) -> str:
     return os.path.join(out_dir, MARKERS, f"{key}.json")
 
 
+def _fs(path: str) -> Any:
+    """The fsspec filesystem of an output directory (local, s3://, …)."""
+    import fsspec
+
+    return fsspec.core.url_to_fs(path)[0]
+
+
 def _check_fingerprint(out_dir: str, fp: dict[str, Any]) -> None:
     path = os.path.join(out_dir, "_stage.json")
-    if os.path.exists(path):
+    if _fs(out_dir).exists(path):
         old = read_json(path)
         if old.get("stage") != fp["stage"] or old.get("config_sha256") != fp["config_sha256"]:
             raise StageError(
@@ -95,9 +102,10 @@ def run_partitions(
 
     markers: list[dict] = []
     todo: list[Partition] = []
+    fs = _fs(out_dir)
     for p in partitions:
         mp = _marker_path(out_dir, p.key)
-        if os.path.exists(mp):
+        if fs.exists(mp):
             markers.append(read_json(mp))
         else:
             todo.append(p)
@@ -165,11 +173,12 @@ def run_stage(
     keys = [p.key for p in partitions]
     if len(set(keys)) != len(keys):
         raise StageError(f"{stage.name}: duplicate partition keys")
-    os.makedirs(out_dir, exist_ok=True)
+    fs = _fs(out_dir)
+    fs.makedirs(out_dir, exist_ok=True)
     _check_fingerprint(out_dir, stage_fingerprint(stage))
     success = os.path.join(out_dir, "_SUCCESS")
-    if os.path.exists(success):
-        os.remove(success)
+    if fs.exists(success):
+        fs.rm(success)
 
     with PartitionProgress(stage.name, enabled=progress) as bar:
         if client is not None:
@@ -197,8 +206,7 @@ def run_stage(
         write_json_atomic(failed, os.path.join(out_dir, "_failed.json"))
     else:
         fail_log = os.path.join(out_dir, "_failed.json")
-        if os.path.exists(fail_log):
-            os.remove(fail_log)
-        with open(success, "w") as f:
-            f.write("")
+        if fs.exists(fail_log):
+            fs.rm(fail_log)
+        fs.touch(success)
     return stats
