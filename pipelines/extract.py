@@ -4,7 +4,8 @@ Per partition (a file, or a record range of a large file), each record read is c
 ``documents_in`` and either becomes a document or is removed under one reason:
 
 =================  ==============================================================================
-``not_response``   warcinfo, request, metadata, resource, revisit, unknown record types
+``not_response``   warcinfo, request, metadata, resource, revisit, unknown record types, and
+                   responses without HTTP headers (``dns:``, ``ftp:``)
 URL filter reason  dropped by a pushdown URL filter (karma, blocklist, wikipedia) before parsing
 ``http_status``    HTTP status other than 200
 ``not_html``       content type not HTML (WET ``conversion`` records are text and are kept)
@@ -198,7 +199,9 @@ class ExtractStage(Stage):
             return
 
         http = record.http_headers
-        status = http.get_statuscode() if http is not None else None
+        if http is None or not http.protocol.upper().startswith("HTTP"):
+            return drop("not_response")  # dns:, ftp: and other non-HTTP responses
+        status = http.get_statuscode()
         if status != "200":
             return drop("http_status")
         ctype = (http.get_header("Content-Type") or "").strip()

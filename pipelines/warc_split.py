@@ -1,7 +1,7 @@
 """Cut WARC files into record ranges at record boundaries, so one large file is several Dask tasks.
 
 Per-record gzip (Common Crawl's layout) is split at gzip member starts; an uncompressed WARC at
-``WARC/`` version lines. A candidate boundary is accepted only if a record header really starts there.
+``WARC/`` version lines (an ARC file at its record lines). A candidate boundary is accepted only if a record header really starts there.
 Whole-file gzip has no inner boundaries and stays one partition.
 """
 
@@ -12,7 +12,12 @@ import zlib
 from typing import BinaryIO
 
 GZIP_MAGIC = b"\x1f\x8b\x08"
-_WARC_LINE = re.compile(rb"(?:\r?\n)(WARC/(?:1\.[01]|0\.1[78])\r?\n)")
+_WARC_LINE = re.compile(
+    rb"(?:\r?\n)(WARC/(?:1\.[01]|0\.1[78])\r?\n"
+    # ARC v1 record line: URL IP-address 14-digit-date content-type length
+    rb"|(?:(?:https?|ftp|filedesc)://|dns:)\S+ [0-9.]+ \d{14} \S+ \d+\r?\n)"
+)
+_ARC_LINE = re.compile(rb"(?:(?:https?|ftp|filedesc)://|dns:)\S+ [0-9.]+ \d{14} \S+ \d+\r?\n")
 WINDOW = 1 << 20  # bytes scanned per step when looking for the next boundary
 
 
@@ -33,6 +38,8 @@ def _valid_gzip_member(f: BinaryIO, pos: int) -> bool:
 def _valid_warc_header(f: BinaryIO, pos: int) -> bool:
     f.seek(pos)
     head = f.read(8192)
+    if _ARC_LINE.match(head):
+        return True
     end = head.find(b"\r\n\r\n")
     block = head if end < 0 else head[:end]
     return head.startswith(b"WARC/") and b"WARC-Type:" in block and b"Content-Length:" in block.title()
@@ -53,7 +60,8 @@ def next_boundary(f: BinaryIO, start: int, size: int, gz: bool) -> int | None:
                     return pos + i
                 i = buf.find(GZIP_MAGIC, i + 1)
         else:
-            if pos == start and buf.startswith(b"WARC/") and _valid_warc_header(f, pos):
+            if pos == start and buf.startswith((b"WARC/", b"http", b"dns:", b"ftp:", b"filedesc:")) \
+                    and _valid_warc_header(f, pos):
                 return pos
             for m in _WARC_LINE.finditer(buf):
                 if m.start(1) >= WINDOW:
