@@ -1,8 +1,8 @@
 """Cut WARC files into record ranges at record boundaries, so one large file is several Dask tasks.
 
 Per-record gzip (Common Crawl's layout) is split at gzip member starts; an uncompressed WARC at
-``WARC/`` version lines (an ARC file at its record lines). A candidate boundary is accepted only if a record header really starts there.
-Whole-file gzip has no inner boundaries and stays one partition.
+``WARC/`` version lines (an ARC file at its record lines). A candidate boundary is accepted only
+if a record header really starts there. Whole-file gzip has no inner boundaries and stays one partition.
 """
 
 from __future__ import annotations
