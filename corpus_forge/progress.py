@@ -50,16 +50,16 @@ def summary_table(stats: dict[str, Any]) -> Table:
     t = Table(title=f"{stats.get('stage', 'stage')}: {stats.get('seconds', 0)} s, "
                     f"{stats.get('partitions_done', '?')}/{stats.get('partitions', '?')} partitions")
     examples = stats.get("examples", {}) if isinstance(stats.get("examples"), dict) else {}
-    t.add_column("")
-    t.add_column("count", justify="right")
+    t.add_column("", no_wrap=True)
+    t.add_column("count", justify="right", no_wrap=True, min_width=14)
     if examples:
-        t.add_column("example", overflow="fold", max_width=60)
+        t.add_column("example", no_wrap=True, overflow="ellipsis", max_width=40)
     pad = [""] if examples else []
     t.add_row(f"{unit} in", f"{n_in:,}", *pad)
     t.add_row("[green]documents out[/]", _fmt(int(stats.get("documents_out", 0)), n_in), *pad)
     for reason, n in sorted(stats.get("removed", {}).items(), key=lambda kv: -kv[1]):
         ex = examples.get(reason) or [""]
-        t.add_row(f"removed: {reason}", _fmt(int(n), n_in), *([str(ex[0])[:120]] if examples else []))
+        t.add_row(f"removed: {reason}", _fmt(int(n), n_in), *([" ".join(str(ex[0]).split())[:80]] if examples else []))
     for reason, n in sorted(stats.get("errors", {}).items()):
         t.add_row(f"[red]error: {reason}[/]", f"{n:,}", *pad)
     return t

@@ -1,0 +1,198 @@
+"""``corpus-forge filter``: language ID, heuristic quality filters and a quality classifier, in order.
+
+    corpus-forge filter EXTRACT_OUT --out FILTER_OUT [--config filters.yaml] [--keep-removed]
+
+Each document goes through the configured filters in order until one drops it; the first drop reason
+is recorded (``removed`` counts in ``stats.json``, a ``reason`` column in ``removed/`` with
+``--keep-removed``), and the columns filters add (``lang``, ``lang_score``, ``quality_score``) are kept.
+Without a config the FineWeb pipeline runs: English at lid.176 score > 0.65, Gopher repetition,
+Gopher quality, C4 (without its terminal-punctuation rule) and FineWeb's own rules. A config file is
+``filters: [{type: NAME, option: value, ...}, ...]``; the types are listed below.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+from pydantic import Field, field_validator
+
+from corpus_forge.config import StageConfig, validate
+from corpus_forge.schema import conform, with_reason
+from corpus_forge.stage import DocumentStage, PartitionResult
+from corpus_forge.stats import Counters
+
+# The FineWeb recipe (datatrove examples/fineweb.py, after URL filtering and extraction).
+FINEWEB_FILTERS: list[dict[str, Any]] = [
+    {"type": "langid", "languages": ["en"], "threshold": 0.65},
+    {"type": "gopher_repetition"},
+    {"type": "gopher_quality"},
+    {"type": "c4", "filter_no_terminal_punct": False},
+    {"type": "fineweb_quality"},
+]
+EMPTY_REASON = "empty_text"
+SNIPPET_CHARS = 200
+
+
+class FilterConfig(StageConfig):
+    """Options of the filter stage (keys as in a recipe's ``filter:`` block)."""
+
+    filters: list[dict[str, Any]] = Field(default_factory=lambda: [dict(f) for f in FINEWEB_FILTERS],
+                                          description="ordered filter specs {type: NAME, ...options}")
+    examples_per_reason: int = Field(3, ge=0, le=3, description="example snippets kept per drop reason")
+    batch_rows: int = Field(512, gt=0, description="documents passed through the filter chain at once")
+
+    @field_validator("filters")
+    @classmethod
+    def _specs(cls, v: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        for i, spec in enumerate(v):
+            if not isinstance(spec, dict) or "type" not in spec:
+                raise ValueError(f"filter #{i + 1} needs a 'type' key")
+        return v
+
+
+def build_filters(specs: list[dict[str, Any]]) -> list[Any]:
+    from filters.base import build_filter
+
+    return [build_filter(spec, where=f"filter.filters[{i}]") for i, spec in enumerate(specs)]
+
+
+def snippet(text: str | None) -> str:
+    """A short one-line excerpt for the summary and ``stats.json``."""
+    flat = " ".join((text or "").split())
+    return flat if len(flat) <= SNIPPET_CHARS else flat[: SNIPPET_CHARS - 1] + "…"
+
+
+class FilterStage(DocumentStage):
+    """Runs an ordered list of filters (see :mod:`filters`) over every partition of documents."""
+
+    name = "filter"
+
+    def __init__(self, config: FilterConfig | None = None) -> None:
+        self.config = config or FilterConfig()
+        self._filters: list[Any] | None = build_filters(self.config.filters)  # fail early on bad options
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {**self.__dict__, "_filters": None}  # models load lazily in each worker
+
+    @property
+    def filters(self) -> list[Any]:
+        if self._filters is None:
+            self._filters = build_filters(self.config.filters)
+        return self._filters
+
+    def process_table(self, table: pa.Table, ctx: Any = None) -> PartitionResult:
+        table = conform(table)
+        counters = Counters(documents_in=table.num_rows)
+        kept_parts: list[pa.Table] = []
+        removed_parts: list[pa.Table] = []
+        examples: dict[str, list[str]] = {}
+        seconds: dict[str, float] = {}
+        for start in range(0, table.num_rows, self.config.batch_rows):
+            batch = table.slice(start, self.config.batch_rows)
+            kept, removed = self._run_chain(batch, seconds)
+            kept_parts.append(kept)
+            if removed.num_rows:
+                removed_parts.append(removed)
+        kept = pa.concat_tables(kept_parts, promote_options="permissive") if kept_parts else table
+        removed = pa.concat_tables(removed_parts, promote_options="permissive") if removed_parts else None
+        if removed is not None:
+            reasons, texts = removed.column("reason").to_pylist(), removed.column("text").to_pylist()
+            for reason, text in zip(reasons, texts, strict=True):
+                counters.remove(reason)
+                ex = examples.setdefault(reason, [])
+                if len(ex) < self.config.examples_per_reason:
+                    ex.append(snippet(text))
+        counters.documents_out = kept.num_rows
+        counters.extra["examples"] = examples
+        counters.extra["filter_seconds"] = {k: round(v, 4) for k, v in seconds.items()}
+        counters.check(f"filter ({table.num_rows} documents)")
+        return PartitionResult(kept, removed, counters)
+
+    def _run_chain(self, batch: pa.Table, seconds: dict[str, float]) -> tuple[pa.Table, pa.Table]:
+        """Pass one batch through every filter; returns (kept, removed with ``reason``)."""
+        n = batch.num_rows
+        reasons: list[str | None] = [None] * n
+        texts = batch.column("text").to_pylist()
+        alive = np.array([bool(t and t.strip()) for t in texts], dtype=bool)
+        for i in np.flatnonzero(~alive):
+            reasons[i] = EMPTY_REASON
+        added: dict[str, list[Any]] = {}
+        types: dict[str, pa.DataType] = {}
+        for f in self.filters:  # declared columns exist even when no document reached the filter
+            for col, typ in getattr(f, "adds_columns", {}).items():
+                added.setdefault(col, [None] * n)
+                types[col] = typ
+        current = batch
+        for f in self.filters:
+            idx = np.flatnonzero(alive)
+            if not idx.size:
+                break
+            sub = current.take(pa.array(idx))
+            t0 = time.perf_counter()
+            res = f.filter_table(sub)
+            seconds[f.name] = seconds.get(f.name, 0.0) + time.perf_counter() - t0
+            keep = np.asarray(res.keep, dtype=bool)
+            if keep.shape != (idx.size,):
+                raise RuntimeError(f"filter {f.name} returned {keep.shape} decisions for {idx.size} documents")
+            for col, values in res.columns.items():
+                if isinstance(values, pa.Array):
+                    types.setdefault(col, values.type)
+                values = values.to_pylist() if hasattr(values, "to_pylist") else list(values)
+                if col == "text":  # the filter rewrote the text (C4 drops lines): later filters see it
+                    for j, i in enumerate(idx):
+                        texts[i] = values[j]
+                    continue
+                dest = added.setdefault(col, [None] * n)
+                for j, i in enumerate(idx):
+                    dest[i] = values[j]
+            if "text" in res.columns:
+                current = current.set_column(current.schema.get_field_index("text"), "text",
+                                             pa.array(texts, type=pa.string()))
+            for j in np.flatnonzero(~keep):
+                i = idx[j]
+                alive[i] = False
+                reasons[i] = res.reasons[j] or f"{f.name}:dropped"
+        out = current
+        for col, values in added.items():
+            arr = pa.array(values, type=types.get(col))
+            if col in out.column_names:
+                out = out.set_column(out.schema.get_field_index(col), col, arr)
+            else:
+                out = out.append_column(col, arr)
+        kept = out.filter(pa.array(alive))
+        dead = np.flatnonzero(~alive)
+        removed = with_reason(out.take(pa.array(dead, type=pa.int64())), [reasons[i] for i in dead])
+        return kept, removed
+
+    def finalize(self, out_dir: str, counters: Counters) -> dict[str, Any]:
+        """Trim the examples gathered from every partition to at most three per reason."""
+        ex = counters.extra.get("examples") or {}
+        return {"examples": {r: list(v)[: self.config.examples_per_reason] for r, v in sorted(ex.items())}}
+
+
+def from_options(options: dict[str, Any]) -> FilterStage:
+    return FilterStage(validate(FilterConfig, options, "filter"))
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    from corpus_forge.cli_common import add_stage_options
+    from filters.base import available_filters
+
+    p = sub.add_parser("filter", help="language ID, Gopher/C4/FineWeb heuristics, quality classifier",
+                       description=__doc__, epilog="filter types: " + ", ".join(available_filters()),
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("inputs", nargs="+", metavar="INPUT_DIR",
+                   help="output folder(s) of a previous stage (part-*.parquet), or Parquet files")
+    add_stage_options(p)
+    p.set_defaults(func=main)
+
+
+def main(args: argparse.Namespace) -> int:
+    from corpus_forge.cli_common import config_from_args, run_stage_cli
+
+    opts = config_from_args(args, {})
+    return run_stage_cli(from_options(opts), args.inputs, args)
