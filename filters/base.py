@@ -90,6 +90,7 @@ FILTER_MODULES: tuple[str, ...] = (
     "filters.heuristics",
     "filters.quality",
     "filters.url_filters",
+    "filters.wikipedia",
 )
 
 

@@ -1,0 +1,293 @@
+"""Wikipedia removal: by URL (GPT-2 removed Wikipedia from WebText), and by n-gram overlap with a
+Wikipedia reference for mirrors and scrapes on other domains.
+
+- :class:`WikipediaUrlFilter` drops ``*.wikipedia.org`` URLs; a :class:`~filters.base.UrlFilter`, so the
+  extract stage can apply it before parsing HTML.
+- :func:`iter_dump_articles` streams a MediaWiki XML dump (``.xml``, ``.xml.bz2``, ``.xml.gz``) into
+  main-namespace articles (redirects skipped); :func:`strip_wikitext` turns wikitext into plain text
+  (regular expressions; ``markup="mwparserfromhell"`` uses that package instead when installed).
+- :class:`ReferenceNgrams` is the set of n-gram hashes of a reference (dump, text, JSONL or Parquet
+  files), optionally a 1-in-``sample`` hash sample for whole dumps; :meth:`ReferenceNgrams.overlap`
+  gives each document's fraction of n-grams found in it.
+"""
+
+from __future__ import annotations
+
+import html
+import os
+import re
+import xml.etree.ElementTree as ET
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from itertools import chain
+from typing import Any
+from urllib.parse import urlsplit
+
+import numpy as np
+
+from filters.base import UrlFilter, register_filter
+from filters.ngrams import DocWords, HashSet, sorted_unique, window_hashes, word_bytes, word_hashes
+
+WIKIPEDIA_DOMAINS: tuple[str, ...] = ("wikipedia.org",)
+
+
+@register_filter("wikipedia_url")
+class WikipediaUrlFilter(UrlFilter):
+    """Drop documents whose URL host is a Wikipedia domain or a subdomain of one (``en.m.wikipedia.org``)."""
+
+    name = "wikipedia_url"
+
+    def __init__(self, domains: Iterable[str] = WIKIPEDIA_DOMAINS) -> None:
+        self.domains = tuple(d.lower().lstrip(".") for d in domains)
+
+    def is_wikipedia(self, url: str | None) -> bool:
+        if not url:
+            return False
+        try:
+            host = (urlsplit(url if "//" in url else "//" + url).hostname or "").rstrip(".")
+        except ValueError:
+            return False
+        return any(host == d or host.endswith("." + d) for d in self.domains)
+
+    def url_decision(self, url: str | None) -> tuple[str | None, dict[str, Any]]:
+        return ("wikipedia_url" if self.is_wikipedia(url) else None), {}
+
+
+# ---------------------------------------------------------------- wikitext → text
+
+_COMMENT = re.compile(r"<!--.*?-->", re.S)
+_DROP_ELEMENTS = re.compile(
+    r"<(ref|math|chem|gallery|timeline|score|syntaxhighlight|source|graph|mapframe|imagemap|hiero)\b[^>]*?"
+    r"(/>|>.*?</\1\s*>)", re.S | re.I)
+_TAG = re.compile(r"</?[a-zA-Z][^>]*?/?>")
+_TEMPLATE = re.compile(r"\{\{(?:(?!\{\{|\}\})[\s\S])*\}\}")  # innermost {{...}}
+_TABLE = re.compile(r"\{\|(?:(?!\{\||\|\})[\s\S])*\|\}")  # innermost {| ... |}
+_LINK = re.compile(r"\[\[((?:(?!\[\[|\]\])[\s\S])*)\]\]")  # innermost [[...]]
+_EXTLINK = re.compile(r"\[(?:https?:)?//[^\s\]]+(?:\s+([^\]]*))?\]")
+_BOLD_ITALIC = re.compile(r"'{2,}")
+_HEADING = re.compile(r"^(=+)\s*(.*?)\s*\1\s*$", re.M)
+_LIST_PREFIX = re.compile(r"^[*#:;]+\s*", re.M)
+_MAGIC = re.compile(r"__[A-Z]+__")
+_BLANKS = re.compile(r"\n{3,}")
+_DROP_NAMESPACES = ("file", "image", "category", "media")
+_INTERWIKI = re.compile(r"^:?[a-z]{2,3}(-[a-z]+)?:")
+
+
+def _link_text(m: re.Match[str]) -> str:
+    inner = m.group(1)
+    target, _, label = inner.partition("|")
+    prefix = target.split(":", 1)[0].strip().lower() if ":" in target else ""
+    if prefix in _DROP_NAMESPACES or _INTERWIKI.match(target.strip()):
+        return ""
+    if label:
+        return label.rsplit("|", 1)[-1] if prefix else label
+    return target.lstrip(":")
+
+
+def _sub_until_stable(pattern: re.Pattern[str], repl: Any, text: str, limit: int = 50) -> str:
+    for _ in range(limit):
+        new = pattern.sub(repl, text)
+        if new == text:
+            return new
+        text = new
+    return text
+
+
+def strip_wikitext(text: str) -> str:
+    """Plain text of an article's wikitext: templates, tables, references, files, categories, markup and
+    HTML tags removed; links replaced by their label; headings and list items kept as lines."""
+    text = _COMMENT.sub("", text)
+    text = _DROP_ELEMENTS.sub("", text)
+    text = _sub_until_stable(_TEMPLATE, "", text)
+    text = _sub_until_stable(_TABLE, "", text)
+    text = _sub_until_stable(_LINK, _link_text, text)
+    text = _EXTLINK.sub(lambda m: m.group(1) or "", text)
+    text = _TAG.sub("", text)
+    text = _BOLD_ITALIC.sub("", text)
+    text = _HEADING.sub(r"\2", text)
+    text = _LIST_PREFIX.sub("", text)
+    text = _MAGIC.sub("", text)
+    text = html.unescape(text).replace("\u00a0", " ")
+    lines = [ln.strip() for ln in text.split("\n")]
+    return _BLANKS.sub("\n\n", "\n".join(lines)).strip()
+
+
+def strip_wikitext_mwparser(text: str) -> str:
+    """The same with mwparserfromhell's ``strip_code`` (``pip install mwparserfromhell``)."""
+    try:
+        import mwparserfromhell
+    except ImportError as err:
+        raise ImportError("wikipedia markup 'mwparserfromhell' needs: pip install mwparserfromhell") from err
+    out = mwparserfromhell.parse(text).strip_code(normalize=True, collapse=True)
+    return _BLANKS.sub("\n\n", out).strip()
+
+
+# ---------------------------------------------------------------- MediaWiki XML dumps
+
+
+@dataclass(frozen=True)
+class WikiArticle:
+    title: str
+    page_id: str
+    text: str  # plain text (markup stripped)
+
+
+def _open_binary(path: str):
+    import fsspec
+
+    return fsspec.open(path, "rb", compression="infer").open()
+
+
+def _local(tag: str) -> str:
+    return tag.rsplit("}", 1)[-1]
+
+
+def iter_dump_articles(
+    path: str, markup: str = "regex", namespaces: tuple[str, ...] = ("0",)
+) -> Iterator[WikiArticle]:
+    """Stream a MediaWiki XML export (``pages-articles``) page by page, in constant memory.
+
+    Yields the articles of the given namespaces (main only by default) that are not redirects, with
+    their wikitext stripped to plain text. Raises ``ValueError`` naming the file on malformed XML.
+    """
+    strip = strip_wikitext_mwparser if markup == "mwparserfromhell" else strip_wikitext
+    with _open_binary(path) as f:
+        ctx = ET.iterparse(f, events=("end",))
+        try:
+            for _, elem in ctx:
+                if _local(elem.tag) != "page":
+                    continue
+                fields: dict[str, str] = {}
+                redirect = False
+                for child in elem.iter():
+                    name = _local(child.tag)
+                    if name == "redirect":
+                        redirect = True
+                    elif name in ("title", "ns", "text") or (name == "id" and "id" not in fields):
+                        fields.setdefault(name, child.text or "")
+                elem.clear()
+                if redirect or fields.get("ns", "0") not in namespaces:
+                    continue
+                wikitext = fields.get("text", "")
+                if wikitext.lstrip().lower().startswith("#redirect"):
+                    continue
+                yield WikiArticle(fields.get("title", ""), fields.get("id", ""), strip(wikitext))
+        except ET.ParseError as err:
+            raise ValueError(f"{path}: not a readable MediaWiki XML dump: {err}") from None
+
+
+def _is_dump(path: str) -> bool:
+    base = re.sub(r"\.(gz|bz2|xz|zst)$", "", os.path.basename(path).lower())
+    if base.endswith(".xml"):
+        return True
+    if base.endswith((".txt", ".jsonl", ".json", ".parquet")):
+        return False
+    with _open_binary(path) as f:
+        return f.read(4096).lstrip().startswith(b"<mediawiki")
+
+
+def iter_reference_texts(path: str, markup: str = "regex", chunk_chars: int = 1 << 20) -> Iterator[str]:
+    """Texts of a Wikipedia reference: a MediaWiki dump (articles), Parquet/JSONL (``text`` field) or
+    plain text (read in chunks of whole lines)."""
+    import json
+
+    import fsspec
+
+    base = re.sub(r"\.(gz|bz2|xz|zst)$", "", os.path.basename(path).lower())
+    if _is_dump(path):
+        for art in iter_dump_articles(path, markup):
+            yield art.text
+    elif base.endswith(".parquet"):
+        import pyarrow.parquet as pq
+
+        with fsspec.open(path, "rb") as f:
+            pf = pq.ParquetFile(f)
+            for batch in pf.iter_batches(columns=["text"], batch_size=1024):
+                yield from (t for t in batch.column(0).to_pylist() if t)
+    elif base.endswith((".jsonl", ".json")):
+        with fsspec.open(path, "rt", encoding="utf-8", compression="infer") as f:
+            for line in f:
+                if line.strip():
+                    t = json.loads(line).get("text")
+                    if t:
+                        yield t
+    else:
+        with fsspec.open(path, "rt", encoding="utf-8", errors="replace", compression="infer") as f:
+            buf: list[str] = []
+            size = 0
+            for line in f:
+                buf.append(line)
+                size += len(line)
+                if size >= chunk_chars:
+                    yield "".join(buf)
+                    buf, size = [], 0
+            if buf:
+                yield "".join(buf)
+
+
+# ---------------------------------------------------------------- reference n-grams
+
+WIKI_NGRAM = 13
+WIKI_THRESHOLD = 0.5  # fraction of a document's n-grams found in Wikipedia (see tests/decontam)
+
+
+def _sampled(h: np.ndarray, sample: int) -> np.ndarray:
+    return h if sample <= 1 else h[h % np.uint64(sample) == 0]
+
+
+@dataclass
+class ReferenceNgrams:
+    """Hashes of a reference's word n-grams (1 in ``sample`` of them, chosen by hash, when sample > 1)."""
+
+    n: int
+    sample: int
+    hashes: HashSet
+    texts: int = 0
+
+    @classmethod
+    def build(
+        cls, paths: Iterable[str], n: int = WIKI_NGRAM, sample: int = 1, markup: str = "regex"
+    ) -> ReferenceNgrams:
+        """From reference files (see :func:`iter_reference_texts`; ``.npy``: a set saved by :meth:`save`)."""
+        saved: list[np.ndarray] = []
+        texts: list[Iterable[str]] = []
+        for path in paths:
+            if path.endswith(".npy"):
+                saved.append(np.load(path))
+            else:
+                texts.append(iter_reference_texts(path, markup))
+        return cls.from_texts(chain.from_iterable(texts), n, sample, saved)
+
+    @classmethod
+    def from_texts(
+        cls, texts: Iterable[str], n: int = WIKI_NGRAM, sample: int = 1, extra: list[np.ndarray] | None = None
+    ) -> ReferenceNgrams:
+        parts = list(extra or [])
+        count = 0
+        for text in texts:
+            count += 1
+            parts.append(_sampled(window_hashes(word_hashes(word_bytes(text)), n), sample))
+            if len(parts) > 4096:
+                parts = [sorted_unique(np.concatenate(parts))]
+        keys = np.concatenate(parts) if parts else np.empty(0, dtype=np.uint64)
+        return cls(n, sample, HashSet.build(keys), count)
+
+    def save(self, path: str) -> None:
+        """Save the keys as ``.npy`` (load again by listing that file as a reference)."""
+        np.save(path, self.hashes.keys)
+
+    def __len__(self) -> int:
+        return len(self.hashes)
+
+    def overlap(self, dw: DocWords) -> tuple[np.ndarray, np.ndarray]:
+        """Per document: (fraction of its sampled n-grams in the reference, number of sampled n-grams)."""
+        ndocs = len(dw.start) - 1
+        w, p = dw.windows(self.n)
+        if self.sample > 1:
+            sel = w % np.uint64(self.sample) == 0
+            w, p = w[sel], p[sel]
+        doc = dw.doc_of_word[p] if len(p) else np.empty(0, dtype=np.int64)
+        total = np.bincount(doc, minlength=ndocs)
+        hit = np.bincount(doc[self.hashes.contains(w)], minlength=ndocs)
+        frac = np.divide(hit, total, out=np.zeros(ndocs, dtype=np.float64), where=total > 0)
+        return frac, total

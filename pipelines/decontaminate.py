@@ -1,0 +1,421 @@
+"""``decontaminate`` stage: remove benchmark test items and Wikipedia from the training documents.
+
+Per document, in this order:
+
+1. ``wikipedia_url``: the URL is on a Wikipedia domain (GPT-2 removed Wikipedia from WebText).
+2. ``wikipedia_overlap``: with ``wikipedia_reference`` given, the share of the document's 13-grams found
+   in that reference (a MediaWiki dump, text or Parquet) is at least ``wikipedia_threshold`` (mirrors).
+3. Benchmarks (GPT-3, Brown et al. 2020, appendix C): 13-gram overlap with any test item of the
+   configured benchmarks (bundled by default: GSM8K, HumanEval, HellaSwag). ``action: excise`` (default)
+   cuts every match ± 200 characters out and keeps the rest when it splits into at most 10 pieces (pieces
+   under 200 characters dropped); otherwise the document goes with ``contaminated_too_many_pieces`` or
+   ``contaminated_nothing_left``. ``action: drop`` removes every touched document (``contaminated``).
+
+Accounting: an excised document that survives counts as kept (``documents_out``) and is also counted in
+``stats.json`` → ``decontamination.excised_documents``; its text is the kept pieces joined by blank
+lines. Columns added: ``decontam_benchmarks`` (benchmarks matched, empty list when clean),
+``decontam_excised_chars`` and, with a reference, ``wikipedia_overlap``. ``stats.json`` →
+``contamination`` reports per benchmark the test items found and the documents touched.
+
+The n-gram index is built once on the client (``prepare``) and broadcast to every worker.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import numpy as np
+import pyarrow as pa
+from pydantic import Field, field_validator
+
+from corpus_forge.config import ConfigError, StageConfig, validate
+from corpus_forge.schema import with_reason
+from corpus_forge.stage import DocumentStage, Partition, PartitionResult
+from corpus_forge.stats import Counters
+from filters import decontam as dc
+from filters.benchmarks import DEFAULT_BENCHMARKS, REGISTRY, BenchmarkSpec, as_spec, check_spec, load_benchmark
+from filters.ngrams import DocWords, word_spans
+from filters.wikipedia import WIKI_NGRAM, WIKI_THRESHOLD, WIKIPEDIA_DOMAINS, ReferenceNgrams, WikipediaUrlFilter
+
+BENCH_COLUMN = "decontam_benchmarks"
+EXCISED_COLUMN = "decontam_excised_chars"
+OVERLAP_COLUMN = "wikipedia_overlap"
+WIKI_URL = "wikipedia_url"
+WIKI_OVERLAP = "wikipedia_overlap"
+EXAMPLES_PER_PARTITION = 3
+
+
+class DecontaminateConfig(StageConfig):
+    """Options of the decontaminate stage; defaults are GPT-3's (benchmarks) and GPT-2's (Wikipedia)."""
+
+    benchmarks: list[BenchmarkSpec] = Field(default_factory=lambda: [BenchmarkSpec(name=n) for n in DEFAULT_BENCHMARKS])
+    ngram: int = Field(dc.NGRAM, ge=1, le=64)
+    min_words: int = Field(dc.MIN_WORDS, ge=1)
+    action: Literal["excise", "drop"] = "excise"
+    excise_window: int = Field(dc.EXCISE_WINDOW, ge=0)
+    min_piece_chars: int = Field(dc.MIN_PIECE_CHARS, ge=0)
+    max_pieces: int = Field(dc.MAX_PIECES, ge=1)
+    max_ngram_docs: int | None = Field(None, ge=1)  # GPT-3 used 10; needs a counting pass over the input
+    wikipedia_urls: bool = True
+    wikipedia_domains: list[str] = Field(default_factory=lambda: list(WIKIPEDIA_DOMAINS))
+    wikipedia_reference: list[str] = Field(default_factory=list)
+    wikipedia_ngram: int = Field(WIKI_NGRAM, ge=1, le=64)
+    wikipedia_threshold: float = Field(WIKI_THRESHOLD, gt=0, le=1)
+    wikipedia_sample: int = Field(1, ge=1)  # keep 1 in N reference n-grams (by hash) for whole dumps
+    wikipedia_markup: Literal["regex", "mwparserfromhell"] = "regex"
+    batch_size: int = Field(1000, ge=1)
+
+    @field_validator("benchmarks", mode="before")
+    @classmethod
+    def _specs(cls, v: Any) -> Any:
+        if isinstance(v, (str, dict)):
+            v = [v]
+        return [as_spec(x) if isinstance(x, str) else x for x in v] if isinstance(v, list) else v
+
+
+@dataclass
+class DecontamContext:
+    """What every worker needs, built once: the benchmark index and the optional Wikipedia reference."""
+
+    index: dc.BenchmarkIndex
+    sources: dict[str, str]
+    reference: ReferenceNgrams | None = None
+
+
+_CONTEXTS: dict[str, DecontamContext] = {}
+
+
+class _PartitionState:
+    """Per-document decisions while one partition is processed."""
+
+    def __init__(self, n: int, benchmarks: list[str]) -> None:
+        self.reasons: list[str | None] = [None] * n
+        self.new_text: dict[int, str] = {}
+        self.matched: list[list[str]] = [[] for _ in range(n)]
+        self.excised = np.zeros(n, dtype=np.int64)
+        self.overlap = np.zeros(n, dtype=np.float64)
+        self.touched = {b: 0 for b in benchmarks}
+        self.items_found: dict[str, set[int]] = {b: set() for b in benchmarks}
+        self.errors: dict[str, int] = {}
+
+
+class DecontaminateStage(DocumentStage):
+    name = "decontaminate"
+
+    def __init__(self, config: DecontaminateConfig | None = None, **options: Any) -> None:
+        self.config = config or validate(DecontaminateConfig, options, "decontaminate")
+        names = [s.name for s in self.config.benchmarks]
+        if len(set(names)) != len(names):
+            raise ConfigError(f"decontaminate.benchmarks: a benchmark is listed twice ({names})")
+        for spec in self.config.benchmarks:
+            check_spec(spec)
+        for path in self.config.wikipedia_reference:
+            import fsspec
+
+            fs, _, paths = fsspec.get_fs_token_paths(path)
+            if not paths or not fs.exists(paths[0]):
+                raise ConfigError(f"decontaminate.wikipedia_reference: file not found: {path}")
+        self._url_filter = WikipediaUrlFilter(self.config.wikipedia_domains)
+
+    def __repr__(self) -> str:
+        return f"DecontaminateStage({self.config!r})"
+
+    # ------------------------------------------------------------ context
+
+    def build_context(self) -> DecontamContext:
+        """Load the benchmarks and the Wikipedia reference and build their n-gram sets."""
+        cfg = self.config
+        benches = [load_benchmark(s) for s in cfg.benchmarks]
+        index = dc.BenchmarkIndex.build(benches, cfg.ngram, cfg.min_words)
+        ref = None
+        if cfg.wikipedia_reference:
+            ref = ReferenceNgrams.build(cfg.wikipedia_reference, cfg.wikipedia_ngram, cfg.wikipedia_sample,
+                                        cfg.wikipedia_markup)
+        return DecontamContext(index, {b.name: b.source for b in benches}, ref)
+
+    def _context(self, ctx: DecontamContext | None) -> DecontamContext:
+        if ctx is not None:
+            return ctx
+        key = self.config.model_dump_json()
+        if key not in _CONTEXTS:
+            _CONTEXTS[key] = self.build_context()
+        return _CONTEXTS[key]
+
+    def prepare(self, partitions: list[Partition]) -> DecontamContext:
+        ctx = self.build_context()
+        if self.config.max_ngram_docs is not None and len(ctx.index):
+            keys, counts = count_ngram_documents(ctx.index, partitions)
+            ctx.index = ctx.index.without(keys[counts > self.config.max_ngram_docs])
+        return ctx
+
+    # ------------------------------------------------------------ per partition
+
+    def process_table(self, table: pa.Table, ctx: DecontamContext | None = None) -> PartitionResult:
+        cfg = self.config
+        ctx = self._context(ctx)
+        n = table.num_rows
+        texts = [t or "" for t in table.column("text").to_pylist()]
+        urls = table.column("url").to_pylist() if "url" in table.column_names else [None] * n
+        st = _PartitionState(n, ctx.index.names)
+        if cfg.wikipedia_urls:
+            for i, u in enumerate(urls):
+                if self._url_filter.is_wikipedia(u):
+                    st.reasons[i] = WIKI_URL
+        todo = [i for i in range(n) if st.reasons[i] is None]
+        for s in range(0, len(todo), cfg.batch_size):  # one pass per document: words hashed once
+            rows = todo[s : s + cfg.batch_size]
+            dw = DocWords.from_texts([texts[i] for i in rows])
+            if ctx.reference is not None:
+                frac, total = ctx.reference.overlap(dw)
+                for j, i in enumerate(rows):
+                    st.overlap[i] = frac[j]
+                    if total[j] and frac[j] >= cfg.wikipedia_threshold:
+                        st.reasons[i] = WIKI_OVERLAP
+            if len(ctx.index):
+                for j, m in ctx.index.match(dw).by_doc().items():
+                    if st.reasons[rows[j]] is None:
+                        self._decontaminate(rows[j], texts[rows[j]], int(dw.start[j + 1] - dw.start[j]), m,
+                                            ctx.index, st)
+        return self._result(table, ctx, st, urls)
+
+    def _decontaminate(self, i: int, text: str, nwords: int, m: dc.Matches, index: dc.BenchmarkIndex,
+                       st: _PartitionState) -> None:
+        """Record what document ``i`` matched, then drop it or cut the matches out (GPT-3)."""
+        cfg = self.config
+        gids = index.items_of_keys(m.key)
+        benches = index.bench_of_item(gids)
+        st.matched[i] = [index.names[b] for b in sorted(set(benches.tolist()))]
+        for g, b in zip(gids.tolist(), benches.tolist(), strict=True):
+            st.items_found[index.names[b]].add(g - int(index.item_start[b]))
+        for name in st.matched[i]:
+            st.touched[name] += 1
+        if cfg.action == "drop":
+            st.reasons[i] = dc.CONTAMINATED
+            return
+        spans = word_spans(text)
+        if len(spans) != nwords:  # cannot happen by construction; never cut blind: drop instead
+            st.errors["excise_span_mismatch"] = st.errors.get("excise_span_mismatch", 0) + 1
+            st.reasons[i] = dc.CONTAMINATED
+            return
+        ex = dc.excise(text, dc.match_char_spans(spans, m), cfg.excise_window, cfg.min_piece_chars, cfg.max_pieces)
+        st.excised[i] = ex.removed_chars
+        if ex.text is None:
+            st.reasons[i] = ex.reason
+        else:
+            st.new_text[i] = ex.text
+
+    def _result(self, table: pa.Table, ctx: DecontamContext, st: _PartitionState, urls: list) -> PartitionResult:
+        index = ctx.index
+        out = table
+        if st.new_text:
+            col = pa.array([st.new_text.get(i, t) for i, t in enumerate(table.column("text").to_pylist())],
+                           type=pa.string())
+            out = out.set_column(out.schema.get_field_index("text"), "text", col)
+        out = _set(out, BENCH_COLUMN, pa.array(st.matched, type=pa.list_(pa.string())))
+        out = _set(out, EXCISED_COLUMN, pa.array(st.excised, type=pa.int64()))
+        if ctx.reference is not None:
+            out = _set(out, OVERLAP_COLUMN, pa.array(st.overlap, type=pa.float64()))
+        keep = np.array([r is None for r in st.reasons], dtype=bool)
+        kept = out.filter(pa.array(keep))
+        drop_idx = np.flatnonzero(~keep).tolist()
+        removed = with_reason(out.take(pa.array(drop_idx, type=pa.int64())), [st.reasons[i] for i in drop_idx])
+
+        counters = Counters(documents_in=table.num_rows, documents_out=kept.num_rows)
+        examples: dict[str, list[str]] = {}
+        ids = table.column("id").to_pylist()
+        for i in drop_idx:
+            reason = st.reasons[i] or ""
+            counters.remove(reason)
+            ex_list = examples.setdefault(reason, [])
+            if len(ex_list) < EXAMPLES_PER_PARTITION:
+                ex_list.append((",".join(st.matched[i]) + ": " if st.matched[i] else "") + (urls[i] or ids[i]))
+        for k, v in st.errors.items():
+            counters.error(k, v)
+        excised = list(st.new_text)
+        counters.extra = {
+            "contamination": {
+                b: {"documents_touched": st.touched[b], "items_found_ids": sorted(st.items_found[b])}
+                for b in index.names
+            },
+            "decontamination": {
+                "documents_touched": sum(1 for x in st.matched if x),
+                "excised_documents": len(excised),
+                "excised_chars": int(st.excised[excised].sum()) if excised else 0,
+            },
+            "ngram_index": {"ngrams": [len(index)], "bytes": [index.nbytes], "benchmarks": [index.stats],
+                            "wikipedia_ngrams": [len(ctx.reference) if ctx.reference is not None else 0]},
+            "examples": examples,
+        }
+        counters.check(self.name)
+        return PartitionResult(kept, removed, counters)
+
+    # ------------------------------------------------------------ after all partitions
+
+    def finalize(self, out_dir: str, counters: Counters) -> dict[str, Any]:
+        """Collapse the per-partition item lists into the contamination report."""
+        extra = counters.extra
+        report: dict[str, Any] = {}
+        idx = extra.get("ngram_index") or {}
+        info: dict[str, dict[str, Any]] = (idx.get("benchmarks") or [{}])[0]
+        for name, c in (extra.get("contamination") or {}).items():
+            found = set(c.get("items_found_ids", []))
+            report[name] = {
+                "items": info.get(name, {}).get("items"),
+                "items_found": len(found),
+                "documents_touched": int(c.get("documents_touched", 0)),
+                "ngrams": info.get(name, {}).get("ngrams"),
+                **({"ngrams_ignored": info[name]["ngrams_ignored"]}
+                   if "ngrams_ignored" in info.get(name, {}) else {}),
+            }
+        sizes = idx.get("ngrams") or [0]
+        nbytes = idx.get("bytes") or [0]
+        examples = {k: v[:5] for k, v in (extra.get("examples") or {}).items()}
+        index_info: dict[str, Any] = {"ngrams": int(sizes[0]), "bytes": int(nbytes[0]), "n": self.config.ngram}
+        if self.config.wikipedia_reference:
+            index_info["wikipedia_ngrams"] = int((idx.get("wikipedia_ngrams") or [0])[0])
+        return {"contamination": report, "ngram_index": index_info, "examples": examples}
+
+
+def _set(table: pa.Table, name: str, col: pa.Array) -> pa.Table:
+    if name in table.column_names:
+        return table.set_column(table.schema.get_field_index(name), name, col)
+    return table.append_column(name, col)
+
+
+# ---------------------------------------------------------------- counting pass (GPT-3's "> 10 documents")
+
+
+def _count_partition(part: Partition, index: dc.BenchmarkIndex) -> tuple[np.ndarray, np.ndarray]:
+    from corpus_forge.io import read_partition
+
+    texts = read_partition(part, columns=["text"]).column("text").to_pylist()
+    return dc.doc_frequencies(index, texts)
+
+
+def count_ngram_documents(index: dc.BenchmarkIndex, partitions: list[Partition]) -> tuple[np.ndarray, np.ndarray]:
+    """Number of input documents containing each matched benchmark n-gram (keys, counts).
+
+    Runs on the Dask client in use when there is one (index scattered once, one task per partition),
+    else in this process.
+    """
+    try:
+        from distributed import default_client
+
+        client = default_client()
+    except (ImportError, ValueError):
+        client = None
+    if client is not None and partitions:
+        fut = client.scatter(index, broadcast=True)
+        results = client.gather(client.map(_count_partition, partitions, index=fut, pure=False))
+    else:
+        results = [_count_partition(p, index) for p in partitions]
+    keys = np.concatenate([r[0] for r in results]) if results else np.empty(0, dtype=np.int64)
+    counts = np.concatenate([r[1] for r in results]) if results else np.empty(0, dtype=np.int64)
+    if not len(keys):
+        return keys, counts
+    uniq, inv = np.unique(keys, return_inverse=True)
+    return uniq, np.bincount(inv, weights=counts).astype(np.int64)
+
+
+# ---------------------------------------------------------------- recipe and command line
+
+
+def from_options(options: dict[str, Any] | None) -> DecontaminateStage:
+    """Build the stage from a recipe's options (``ConfigError`` names any bad key)."""
+    return DecontaminateStage(validate(DecontaminateConfig, options or {}, "decontaminate"))
+
+
+def register(subparsers: Any) -> None:
+    from corpus_forge.cli_common import add_stage_options
+
+    known = ", ".join(f"{i.name}{' (bundled)' if i.bundled else ''}" for i in REGISTRY.values())
+    p = subparsers.add_parser(
+        "decontaminate",
+        help="remove benchmark test items (13-gram overlap, GPT-3 excision) and Wikipedia",
+        description="Remove benchmark test items (13-gram overlap; GPT-3 excision or drop) and Wikipedia "
+        "(by URL, and by overlap with a reference dump) from a previous stage's documents. With no --benchmark, "
+        "the bundled sets are used: " + ", ".join(DEFAULT_BENCHMARKS) + ". The contamination report (per "
+        "benchmark: test items found, documents touched) goes to OUT/stats.json and is printed at the end.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("inputs", nargs="+", help="a previous stage's --out directory (or part-*.parquet files)")
+    p.add_argument("--benchmark", action="append", default=None, metavar="SPEC",
+                   help=f"add a benchmark: NAME (bundled), NAME=PATH, or NAME=PATH#FIELD,FIELD for any "
+                        f"JSONL/CSV/Parquet file (fields joined into one text). Registered: {known}")
+    p.add_argument("--no-bundled", action="store_true",
+                   help="do not use the bundled benchmarks; only those given with --benchmark")
+    p.add_argument("--ngram", type=int, default=None, help=f"words per n-gram (default {dc.NGRAM}, GPT-3)")
+    p.add_argument("--action", choices=["excise", "drop"], default=None,
+                   help="excise: cut matches ± 200 chars (GPT-3, default); drop: remove the whole document")
+    p.add_argument("--max-ngram-docs", type=int, default=None, metavar="K",
+                   help="ignore benchmark n-grams found in more than K input documents (GPT-3: 10); "
+                        "adds a counting pass")
+    p.add_argument("--wikipedia-reference", action="append", default=None, metavar="PATH",
+                   help="Wikipedia reference: MediaWiki XML dump (.xml/.xml.bz2), text, JSONL or Parquet "
+                        "(or a saved .npy hash set); drops documents whose 13-gram overlap with it is high")
+    p.add_argument("--wikipedia-threshold", type=float, default=None, metavar="SHARE",
+                   help=f"share of a document's n-grams found in the reference to drop it (default {WIKI_THRESHOLD})")
+    p.add_argument("--wikipedia-sample", type=int, default=None, metavar="N",
+                   help="keep 1 in N reference n-grams (by hash) to bound memory for whole dumps (default 1)")
+    p.add_argument("--no-wikipedia-urls", action="store_true", help="keep documents from Wikipedia URLs")
+    add_stage_options(p)
+    p.set_defaults(func=main)
+
+
+def options_from_args(args: argparse.Namespace) -> dict[str, Any]:
+    from corpus_forge.cli_common import config_from_args
+
+    opts = config_from_args(args, {
+        "ngram": args.ngram, "action": args.action, "max_ngram_docs": args.max_ngram_docs,
+        "wikipedia_threshold": args.wikipedia_threshold, "wikipedia_sample": args.wikipedia_sample,
+    })
+    if args.benchmark or args.no_bundled:
+        base = [] if args.no_bundled else list(opts.get("benchmarks", DEFAULT_BENCHMARKS))
+        given = [as_spec(s) for s in args.benchmark or []]
+        names = {s.name for s in given}
+        opts["benchmarks"] = [b for b in base if as_spec(b).name not in names] + [s.model_dump() for s in given]
+        if not opts["benchmarks"]:
+            raise ConfigError("decontaminate: --no-bundled needs at least one --benchmark")
+    if args.wikipedia_reference:
+        opts["wikipedia_reference"] = list(opts.get("wikipedia_reference", [])) + args.wikipedia_reference
+    if args.no_wikipedia_urls:
+        opts["wikipedia_urls"] = False
+    return opts
+
+
+def main(args: argparse.Namespace) -> int:
+    from corpus_forge.cli_common import run_stage_cli
+
+    stage = from_options(options_from_args(args))
+    code = run_stage_cli(stage, args.inputs, args)
+    stats_path = os.path.join(args.out, "stats.json")
+    if not args.no_progress and os.path.exists(stats_path):
+        with open(stats_path) as f:
+            print_report(json.load(f))
+    return code
+
+
+def print_report(stats: dict[str, Any]) -> None:
+    """The contamination report under the stage summary."""
+    from rich.console import Console
+    from rich.table import Table
+
+    t = Table(title="contamination (test items found / documents touched)")
+    for col in ("benchmark", "items found", "items", "documents touched", "n-grams"):
+        t.add_column(col, justify="left" if col == "benchmark" else "right")
+    for name, r in (stats.get("contamination") or {}).items():
+        t.add_row(name, f"{r.get('items_found', 0):,}", f"{r.get('items') or 0:,}",
+                  f"{r.get('documents_touched', 0):,}", f"{r.get('ngrams') or 0:,}")
+    d = stats.get("decontamination") or {}
+    idx = stats.get("ngram_index") or {}
+    con = Console(stderr=True)
+    con.print(t)
+    con.print(f"excised and kept: {d.get('excised_documents', 0):,} documents "
+              f"({d.get('excised_chars', 0):,} characters cut)")
+    con.print(f"benchmark n-gram set: {idx.get('ngrams', 0):,} {idx.get('n', '')}-grams, "
+              f"{idx.get('bytes', 0) / 2**20:.1f} MiB"
+              + (f"; Wikipedia reference: {idx['wikipedia_ngrams']:,} n-grams" if "wikipedia_ngrams" in idx else ""))
