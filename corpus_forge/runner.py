@@ -116,7 +116,8 @@ def run_partitions(
     if not todo:
         return markers, failed
     ctx = stage.prepare(partitions)
-    ctx_f = client.scatter(ctx, broadcast=True) if ctx is not None else None
+    # a list, so a dict ctx is shipped whole (scattering a dict would name each value globally)
+    ctx_f = client.scatter([ctx], broadcast=True, hash=False)[0] if ctx is not None else None
     by_future = {}
     for p in todo:
         fut = client.submit(
