@@ -60,7 +60,13 @@ class RowFilter(DocumentFilter):
 
 
 class UrlFilter(DocumentFilter):
-    """A filter that needs only the URL: usable before extraction (pushdown) and after it."""
+    """A filter that needs only the URL: usable before extraction (pushdown) and after it.
+
+    ``columns`` declares the type of each column ``url_decision`` adds, so an all-null column still
+    gets its type (e.g. ``{"karma": pa.int64()}``).
+    """
+
+    columns: ClassVar[dict[str, pa.DataType]] = {}
 
     def url_decision(self, url: str | None) -> tuple[str | None, dict[str, Any]]:
         """Return (drop reason or None, extra column values for the document, e.g. ``{"karma": 12}``)."""
@@ -90,7 +96,6 @@ FILTER_MODULES: tuple[str, ...] = (
     "filters.heuristics",
     "filters.quality",
     "filters.url_filters",
-    "filters.wikipedia",
 )
 
 

@@ -21,36 +21,30 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from itertools import chain
 from typing import Any
-from urllib.parse import urlsplit
 
 import numpy as np
 
-from filters.base import UrlFilter, register_filter
 from filters.ngrams import DocWords, HashSet, sorted_unique, window_hashes, word_bytes, word_hashes
+from filters.url_filters import DomainSet, WikipediaFilter, url_host
 
 WIKIPEDIA_DOMAINS: tuple[str, ...] = ("wikipedia.org",)
 
 
-@register_filter("wikipedia_url")
-class WikipediaUrlFilter(UrlFilter):
-    """Drop documents whose URL host is a Wikipedia domain or a subdomain of one (``en.m.wikipedia.org``)."""
+class WikipediaUrlFilter(WikipediaFilter):
+    """The decontaminate stage's URL check: the ``wikipedia`` URL filter (``wikipedia.org``, every
+    subdomain such as ``en.m.wikipedia.org``, plus mirrors), counted under ``wikipedia_url``."""
 
     name = "wikipedia_url"
+    reason = "wikipedia_url"
 
     def __init__(self, domains: Iterable[str] = WIKIPEDIA_DOMAINS) -> None:
-        self.domains = tuple(d.lower().lstrip(".") for d in domains)
+        wanted = [d.lower().strip().lstrip(".") for d in domains]
+        super().__init__(mirrors=[d for d in wanted if d not in self.DOMAINS])
+        if not any(d in wanted for d in self.DOMAINS):  # a caller may replace the default domains
+            self._domains = DomainSet(wanted)
 
     def is_wikipedia(self, url: str | None) -> bool:
-        if not url:
-            return False
-        try:
-            host = (urlsplit(url if "//" in url else "//" + url).hostname or "").rstrip(".")
-        except ValueError:
-            return False
-        return any(host == d or host.endswith("." + d) for d in self.domains)
-
-    def url_decision(self, url: str | None) -> tuple[str | None, dict[str, Any]]:
-        return ("wikipedia_url" if self.is_wikipedia(url) else None), {}
+        return self.domain_set().match(url_host(url))
 
 
 # ---------------------------------------------------------------- wikitext → text

@@ -257,9 +257,10 @@ class ExtractStage(Stage):
             while pos < end:
                 pos = self._read_range(f, part.path, pos, end, gz, counters, rows, removed, errors)
         kept = pa.Table.from_pylist(rows, schema=SCHEMA) if rows else SCHEMA.empty_table()
-        for col in self._extra_columns(rows):
+        declared = {k: v for flt in self.url_filters() for k, v in flt.columns.items()}
+        for col in [*declared, *self._extra_columns(rows)]:
             if col not in kept.column_names:
-                kept = kept.append_column(col, pa.array([r.get(col) for r in rows]))
+                kept = kept.append_column(col, pa.array([r.get(col) for r in rows], type=declared.get(col)))
         rem_schema = SCHEMA
         rem = pa.Table.from_pylist([{k: v for k, v in r.items() if k != "reason"} for r in removed],
                                    schema=rem_schema) if removed else rem_schema.empty_table()
@@ -384,7 +385,9 @@ def _resume(f: BinaryIO, start: int, end: int, gz: bool) -> int:
 
 # ---- CLI and recipe -------------------------------------------------------------------------
 def from_options(options: dict[str, Any]) -> ExtractStage:
-    return ExtractStage(validate(ExtractConfig, options, "extract"))
+    stage = ExtractStage(validate(ExtractConfig, options, "extract"))
+    stage.url_filters()  # build them now: a bad table path or option fails before any task runs
+    return stage
 
 
 def register(sub: argparse._SubParsersAction) -> None:

@@ -1,0 +1,298 @@
+"""One URL normalization, used both to build the karma table and to look up crawl records.
+
+``normalize_url`` turns a URL into a scheme-less key, ``host[:port]/path[?query]``, so that the
+spellings of one page that Reddit posts and crawlers produce meet:
+
+- scheme: ``http`` and ``https`` are the same page (other schemes are not web pages: ``None``);
+- host: lower case, no trailing dot, IDN as punycode, a leading ``www.`` dropped, user info dropped;
+- port: the default ports 80 and 443 dropped;
+- path: ``.``/``..`` segments resolved, trailing slashes dropped (``/a/`` == ``/a``; the root is ``""``);
+- percent-encoding (RFC 3986 6.2.2): escapes of unreserved characters decoded, hex digits upper case,
+  spaces, non-ASCII and other characters that must be escaped encoded as UTF-8;
+- query: tracking parameters (``utm_*``, ``fbclid``, ``gclid`` ...) and empty pairs dropped, the rest
+  sorted (OpenWebText compared queries as sets of pairs), an empty ``?`` dropped;
+- fragment: dropped, except AJAX ``#!`` fragments, which name content (``twitter.com/#!/user``).
+
+Source-specific decoding (Reddit's ``&amp;`` in URLs, a WARC's ``<uri>``) happens before this; the
+function strips surrounding whitespace, angle brackets and quotes itself, since both sides see those.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+
+__all__ = ["TRACKING_PARAMS", "DomainSet", "host_matches", "normalize_host", "normalize_url", "normalize_url_host",
+           "url_host"]
+
+# Parameters that say where a click came from, not which page it is.
+TRACKING_PARAMS: frozenset[str] = frozenset(
+    {
+        "fbclid", "gclid", "gclsrc", "dclid", "gbraid", "wbraid", "msclkid", "yclid", "igshid",
+        "mc_cid", "mc_eid", "_hsenc", "_hsmi", "mkt_tok", "vero_id", "oly_anon_id", "oly_enc_id",
+        "rb_clickid", "wickedid", "_openstat", "ncid", "cmpid", "__twitter_impression",
+    }
+)
+TRACKING_PREFIXES: tuple[str, ...] = ("utm_",)
+# A single-pair query needs the slow loop only if it may be a tracking parameter.
+_TRACKING = re.compile("^(?:" + "|".join([re.escape(p) for p in TRACKING_PREFIXES]
+                                         + [re.escape(p) + "(?:=|$)" for p in sorted(TRACKING_PARAMS)])
+                       + ")", re.IGNORECASE)
+
+_UNRESERVED = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~")
+_HEX = frozenset("0123456789abcdefABCDEF")
+# Characters allowed unescaped in a path or query (RFC 3986 pchar / query, plus '%' for escapes).
+_SAFE = frozenset(_UNRESERVED | set("!$&'()*+,;=:@/?%"))
+# Anything outside the safe set, or an escape, sends a component down the slow path.
+_NEEDS_FIX = re.compile(r"[^A-Za-z0-9\-._~!$&'()*+,;=:@/?]")
+_SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.\-]*):")
+_BARE_HOST = re.compile(r"^[A-Za-z0-9\-]+(\.[A-Za-z0-9\-]+)+(:\d+)?([/?#]|$)")
+_PORT_SUFFIX = re.compile(r":(\d*)$")
+_DEFAULT_PORTS = frozenset({"", "80", "443"})
+_FAST = re.compile(r"[Hh][Tt][Tt][Pp][Ss]?://([A-Za-z0-9._\-]+)(?::(\d*))?(/[^?#]*)?(?:\?([^#]*))?(#.*)?", re.S)
+_HOST_OK = re.compile(r"^[a-z0-9_\-]+(\.[a-z0-9_\-]+)*$")
+
+
+def _fix_escapes(part: str) -> str:
+    """Normalize percent-encoding in a path or query component (see the module docstring)."""
+    out: list[str] = []
+    i, n = 0, len(part)
+    while i < n:
+        c = part[i]
+        if c == "%":
+            if i + 2 < n and part[i + 1] in _HEX and part[i + 2] in _HEX:
+                ch = chr(int(part[i + 1 : i + 3], 16))
+                out.append(ch if ch in _UNRESERVED else "%" + part[i + 1 : i + 3].upper())
+                i += 3
+                continue
+            out.append("%25")
+        elif c in _SAFE:
+            out.append(c)
+        else:
+            out.append("".join(f"%{b:02X}" for b in c.encode("utf-8", "surrogatepass")))
+        i += 1
+    return "".join(out)
+
+
+def _remove_dot_segments(path: str) -> str:
+    """RFC 3986 5.2.4, for paths that contain ``.`` or ``..`` segments."""
+    out: list[str] = []
+    segments = path.split("/")
+    for seg in segments[1:]:
+        if seg == ".":
+            continue
+        if seg == "..":
+            if out:
+                out.pop()
+            continue
+        out.append(seg)
+    if segments[-1] in (".", ".."):
+        out.append("")
+    return "/" + "/".join(out)
+
+
+def normalize_host(host: str) -> str | None:
+    """Lower case, no trailing dot, punycode for IDNs, no leading ``www.``; ``None`` if empty."""
+    host = host.strip().rstrip(".").lower()
+    if not host:
+        return None
+    if not host.isascii():
+        try:
+            host = host.encode("idna").decode("ascii")
+        except UnicodeError:
+            pass  # keep the Unicode form: still the same on both sides
+    if host.startswith("www."):
+        host = host[4:]
+    return host or None
+
+
+def _split(url: str) -> tuple[str, str] | None:
+    """(authority, rest) of an http(s) URL, or None when it is not one."""
+    if not url:
+        return None
+    m = _SCHEME.match(url)
+    if m and url[m.end() : m.end() + 2] == "//":
+        if m.group(1).lower() not in ("http", "https"):
+            return None
+        rest = url[m.end() + 2 :]
+    elif url.startswith("//"):
+        rest = url[2:]
+    elif _BARE_HOST.match(url):  # "example.com/page" as people paste it
+        rest = url
+    else:
+        return None
+    cut = len(rest)
+    for sep in "/?#":
+        j = rest.find(sep)
+        if j != -1 and j < cut:
+            cut = j
+    return rest[:cut], rest[cut:]
+
+
+def _host_port(authority: str) -> tuple[str, str] | None:
+    authority = authority.rpartition("@")[2]
+    port = ""
+    if authority.startswith("["):  # IPv6 literal
+        end = authority.find("]")
+        if end == -1:
+            return None
+        host, tail = authority[: end + 1], authority[end + 1 :]
+        if tail:
+            if not tail.startswith(":") or not tail[1:].isdigit():
+                return None
+            port = tail[1:]
+        return host.lower(), port
+    m = _PORT_SUFFIX.search(authority)
+    if m:
+        authority, port = authority[: m.start()], m.group(1)
+    elif ":" in authority:
+        return None  # a port that is not a number
+    host = normalize_host(authority)
+    if host is None or not _HOST_OK.match(host):
+        return None
+    return host, str(int(port)) if port else ""
+
+
+def normalize_url(url: str | None) -> str | None:
+    """The lookup key of ``url`` (``host[:port]/path[?query]``), or ``None`` if it is not a web URL.
+
+    >>> normalize_url("HTTPS://www.Example.com:443/a/./b/?utm_source=x&b=2&a=1#top")
+    'example.com/a/b?a=1&b=2'
+    """
+    parts = _parts(url, True)
+    return parts[0] if parts is not None else None
+
+
+def normalize_url_host(url: str | None) -> tuple[str, str] | None:
+    """``(normalize_url(url), its host)``, or ``None``: saves re-parsing the key for domain checks."""
+    return _parts(url, True)
+
+
+def _clean(url: str) -> str:
+    return url.strip().strip("<>\"'").strip()
+
+
+def _normalize(url: str | None, fast: bool) -> str | None:
+    """``fast=False`` always takes the general parser (tests check both paths agree)."""
+    parts = _parts(url, fast)
+    return parts[0] if parts is not None else None
+
+
+def _parts(url: str | None, fast: bool) -> tuple[str, str] | None:
+    if not url:
+        return None
+    url = _clean(url)
+    m = _FAST.fullmatch(url) if fast else None
+    if m is not None:  # the common case: http(s), plain ASCII host, no user info
+        host, port, path, query, rest = m.groups()
+        host = host.rstrip(".").lower()
+        if host.startswith("www."):
+            host = host[4:]
+        if not _HOST_OK.match(host):
+            return None
+        port = str(int(port)) if port else ""
+        path = path or ""
+        query = query or ""
+        rest = rest or ""
+    else:
+        parts = _split(url)
+        if parts is None:
+            return None
+        hp = _host_port(parts[0])
+        if hp is None:
+            return None
+        host, port = hp
+        rest = parts[1]
+        j = rest.find("#")
+        rest, frag = (rest[:j], rest[j:]) if j != -1 else (rest, "")
+        path, _, query = rest.partition("?")
+        rest = frag
+    return _finish(host, port, path, query, rest), host
+
+
+def _finish(host: str, port: str, path: str, query: str, fragment: str) -> str:
+    if fragment:
+        if fragment.startswith("#!"):
+            if _NEEDS_FIX.search(fragment, 1):
+                fragment = "#" + _fix_escapes(fragment[1:])
+        else:
+            fragment = ""
+
+    if _NEEDS_FIX.search(path):
+        path = _fix_escapes(path)
+    if "/." in path:
+        path = _remove_dot_segments(path)
+    path = path.rstrip("/")
+
+    if query:
+        if _NEEDS_FIX.search(query):
+            query = _fix_escapes(query)
+        if "&" in query or _TRACKING.search(query):
+            pairs = []
+            for pair in query.split("&"):
+                if not pair:
+                    continue
+                name = pair.partition("=")[0].lower()
+                if name in TRACKING_PARAMS or name.startswith(TRACKING_PREFIXES):
+                    continue
+                pairs.append(pair)
+            pairs.sort()
+            query = "&".join(pairs)
+
+    key = host if port in _DEFAULT_PORTS else f"{host}:{port}"
+    key += path
+    if query:
+        key += "?" + query
+    return key + fragment
+
+
+def url_host(url: str | None) -> str | None:
+    """The normalized host of ``url`` (as in :func:`normalize_url`), or ``None``."""
+    if not url:
+        return None
+    parts = _split(_clean(url))
+    if parts is None:
+        return None
+    hp = _host_port(parts[0])
+    return hp[0] if hp else None
+
+
+class DomainSet:
+    """Domains that match themselves and their subdomains: ``b.c`` matches ``b.c`` and ``a.b.c``.
+
+    Lookups try only the host's suffixes with as many labels as the entries have (one or two dict
+    lookups for the usual registrable domains), not every suffix.
+    """
+
+    __slots__ = ("_labels", "domains")
+
+    def __init__(self, domains: Iterable[str]) -> None:
+        norm = {h for d in domains if (h := normalize_host(d)) is not None}
+        self.domains: frozenset[str] = frozenset(norm)
+        self._labels: tuple[int, ...] = tuple(sorted({d.count(".") + 1 for d in norm}))
+
+    def __len__(self) -> int:
+        return len(self.domains)
+
+    def __contains__(self, host: object) -> bool:
+        return isinstance(host, str) and self.match(host) is not None
+
+    def match(self, host: str | None) -> str | None:
+        """The entry that ``host`` (already normalized) equals or is a subdomain of, or None."""
+        if not host:
+            return None
+        domains = self.domains
+        labels = host.split(".")
+        n = len(labels)
+        for k in self._labels:
+            if k > n:
+                break
+            suffix = host if k == n else ".".join(labels[n - k :])
+            if suffix in domains:
+                return suffix
+        return None
+
+
+def host_matches(host: str | None, domains: DomainSet) -> str | None:
+    """The entry of ``domains`` that ``host`` equals or is a subdomain of, or None."""
+    return domains.match(host)
