@@ -6,6 +6,7 @@ import gzip
 import io
 import json
 import os
+import re
 import uuid
 from typing import Any
 
@@ -85,8 +86,12 @@ def stage_output_files(inputs: list[str]) -> list[str]:
 def parquet_partitions(inputs: list[str]) -> list[Partition]:
     """One partition per Parquet file; the key keeps the input file's name for traceability."""
     files = stage_output_files(inputs)
-    return [Partition(key=f"{i:05d}-{safe_key(os.path.basename(f).removesuffix('.parquet'))}", path=f)
-            for i, f in enumerate(files)]
+    parts = []
+    for i, f in enumerate(files):
+        # keep the input's name without re-nesting keys stage after stage (part-00002-part-00002-…)
+        base = re.sub(r"^part-(\d{5}-)?", "", os.path.basename(f).removesuffix(".parquet"))
+        parts.append(Partition(key=f"{i:05d}-{safe_key(base)}", path=f))
+    return parts
 
 
 def read_partition(part: Partition, columns: list[str] | None = None) -> pa.Table:

@@ -47,6 +47,21 @@ def funnel_plot(stages: list[tuple[str, dict[str, Any]]], path: str, title: str 
     plt.close(fig)
 
 
+def _notes(s: dict[str, Any]) -> str:
+    """What a stage did besides dropping documents (excisions, clusters, pushdown)."""
+    out = []
+    if s.get("pushdown_skipped"):
+        out.append(f"pushdown skipped extraction of {s['pushdown_skipped']:,} records")
+    dedup = s.get("dedup")
+    if isinstance(dedup, dict) and dedup.get("clusters") is not None:
+        out.append(f"{dedup['clusters']:,} duplicate clusters")
+    dec = s.get("decontamination")
+    if isinstance(dec, dict) and dec.get("excised_documents"):
+        out.append(f"benchmark text excised from {dec['excised_documents']:,} documents "
+                   f"({dec.get('excised_chars', 0):,} chars)")
+    return "; ".join(out)
+
+
 def write_report(run_dir: str, title: str = "corpus-forge run") -> str:
     """Write ``funnel.png``, ``report.md`` and ``report.html`` into ``run_dir``; return the HTML path."""
     stages = collect(run_dir)
@@ -60,6 +75,9 @@ def write_report(run_dir: str, title: str = "corpus-forge run") -> str:
         n_in, n_out = int(s.get("documents_in", 0)), int(s.get("documents_out", 0))
         pct = f"{100 * n_out / n_in:.1f}" if n_in else "-"
         rem = ", ".join(f"{r}: {c:,}" for r, c in sorted(s.get("removed", {}).items(), key=lambda kv: -kv[1]))
+        notes = _notes(s)
+        if notes:
+            rem = f"{rem}; {notes}" if rem else notes
         md.append(f"| {name} | {n_in:,} | {n_out:,} | {pct} | {s.get('seconds', '')} | {rem} |")
         rows_html.append(f"<tr><td>{html.escape(name)}</td><td>{n_in:,}</td><td>{n_out:,}</td><td>{pct}</td>"
                          f"<td>{s.get('seconds', '')}</td><td>{html.escape(rem)}</td></tr>")

@@ -325,6 +325,61 @@ def non_page_captures(pages: list[Page]) -> list[Capture]:
     return out
 
 
+GSM8K_ITEM = 0  # index of the GSM8K test question planted in one page (see demo_captures)
+
+
+def _insert_paragraph(html: bytes, paragraph: str) -> bytes:
+    """Insert ``<p>paragraph</p>`` after the page's second long paragraph (inside the article body)."""
+    def prose(inner: bytes) -> bool:  # a real paragraph: 25+ words once tags are gone, no URLs or code
+        text = re.sub(rb"<[^>]+>", b" ", inner)
+        return len(re.findall(rb"[A-Za-z]{2,}", text)) >= 25 and b"http" not in text and b"<" not in inner[:1]
+
+    long_paras = [m for m in re.finditer(rb"<p[^>]*>(.*?)</p>", html, re.S | re.I) if prose(m.group(1))]
+    pos = long_paras[min(1, len(long_paras) - 1)].end() if long_paras else html.lower().rfind(b"</body>")
+    return html[:pos] + b"\n<p>" + paragraph.encode("utf-8") + b"</p>\n" + html[pos:]
+
+
+def demo_captures(chosen: list[Page], all_pages: list[Page]) -> list[Capture]:
+    """Synthetic captures that give the demo's dedup and decontaminate stages real work (labelled in the
+    manifest): crawls fetch one article under several URLs, and syndicated copies differ by a line.
+
+    - 3 exact re-captures: the same English article bytes under its URL plus tracking parameters;
+    - 2 near duplicates: the same article with one "originally published" line added;
+    - 1 contaminated page: an English article not otherwise in the sample, with GSM8K test question
+      ``GSM8K_ITEM`` (MIT, bundled in filters/data/benchmarks) pasted in as a paragraph.
+    """
+    import json
+    import lzma
+
+    aeb = sorted((p for p in chosen if p.set == "scrapinghub_aeb"), key=lambda p: rank(p.url))
+    out: list[Capture] = []
+    for p in aeb[:3]:
+        sep = "&" if "?" in p.url else "?"
+        cap = page_capture(p)
+        cap.url = f"{p.url}{sep}utm_source=twitter&utm_medium=social"
+        cap.note = "synthetic re-capture: same page under a tracking-parameter URL (exact duplicate)"
+        out.append(cap)
+    for p in aeb[3:5]:
+        cap = page_capture(p)
+        host = urlsplit(p.url).netloc
+        cap.url = "https://syndication-partner.invalid/" + rank(p.url)[:12]
+        cap.body = _insert_paragraph(p.html, f"This article was originally published on {host} and is "
+                                              "republished here with permission.")
+        cap.note = "synthetic syndicated copy: the page plus one added line (near duplicate)"
+        out.append(cap)
+    unused = sorted((p for p in all_pages if p.set == "scrapinghub_aeb" and p not in chosen
+                     and len(p.html) <= SAMPLE_MAX_PAGE_BYTES and _decodes(p.html, "utf-8")),
+                    key=lambda p: rank(p.url))
+    target = unused[0]
+    bench = Path(__file__).resolve().parents[1] / "filters" / "data" / "benchmarks" / "gsm8k_test.jsonl.xz"
+    question = json.loads(lzma.decompress(bench.read_bytes()).decode("utf-8").splitlines()[GSM8K_ITEM])["question"]
+    cap = page_capture(target)
+    cap.body = _insert_paragraph(target.html, "A reader sent us this puzzle: " + question)
+    cap.note = f"synthetic contamination: GSM8K test question {GSM8K_ITEM} pasted into the page"
+    out.append(cap)
+    return out
+
+
 def select_sample_pages(pages: list[Page]) -> list[Page]:
     """The pages bundled in ``samples/``: per licensed set, the first ``SAMPLE_PAGES[set]`` by :func:`rank`
     among pages under ``SAMPLE_MAX_PAGE_BYTES``, always including a few pages in legacy charsets."""
@@ -510,8 +565,10 @@ def split_round_robin(items: list, n: int) -> list[list]:
 
 def build(data_dir: Path, out_dir: Path) -> list[Path]:
     """Write the sample WARCs and ``MANIFEST.tsv`` into ``out_dir``; return the WARC paths."""
-    pages = select_sample_pages(load_pages(data_dir, LICENSED_SETS))
-    captures = sorted([page_capture(p) for p in pages], key=lambda c: rank(c.url))
+    all_pages = load_pages(data_dir, LICENSED_SETS)
+    pages = select_sample_pages(all_pages)
+    captures = sorted([page_capture(p) for p in pages] + demo_captures(pages, all_pages),
+                      key=lambda c: rank(c.url))
     files = split_round_robin(captures, SAMPLE_FILES)
     extras = non_page_captures(pages)
     # put the non-page captures in different files, in the middle of the stream

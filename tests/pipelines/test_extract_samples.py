@@ -45,9 +45,20 @@ def test_counts_match_the_manifest(extracted):
     expected["not_html"] = sum(r["http_status"] == "200" and not r["content_type"].startswith("text/html")
                                for r in responses)
     pages = {r["url"] for r in responses if r["http_status"] == "200" and r["content_type"].startswith("text/html")}
-    assert counters.documents_in == len(rows) == 528
+    assert counters.documents_in == len(rows)
     assert dict(counters.removed) == {k: v for k, v in expected.items() if v}
-    assert set(docs) == pages and len(pages) == 170
+    assert set(docs) == pages
+
+
+def test_labelled_synthetic_captures_carry_what_the_manifest_says(extracted):
+    _, docs = extracted
+    notes = {r["url"]: r["note"] for r in manifest() if r["warc_type"] == "response"}
+    recaptures = [u for u, n in notes.items() if n.startswith("synthetic re-capture")]
+    assert len(recaptures) == 3
+    for u in recaptures:  # same bytes under a tracking-parameter URL: the same extracted text
+        assert docs[u]["text"] == docs[u.split("?utm_source")[0].rstrip("?&")]["text"]
+    (planted,) = [u for u, n in notes.items() if n.startswith("synthetic contamination")]
+    assert "Janet" in docs[planted]["text"]  # GSM8K test item 0: Janet's ducks
 
 
 def test_legacy_charsets_decode_to_real_text(extracted):
