@@ -73,16 +73,21 @@ class KarmaTable:
 
     @classmethod
     def load(cls, path: str) -> KarmaTable:
-        """Read ``TABLE_DIR/karma.parquet`` (or a Parquet file) written by ``karma build``."""
+        """Read a table written by ``karma build``: ``TABLE_DIR`` (its ``karma.parquet``, or else all its
+        ``karma-part-*.parquet``, the hash partitions of a Dask run) or one Parquet file."""
         import fsspec
+        import pyarrow as pa
         import pyarrow.parquet as pq
 
         from pipelines.karma import META_KEY
 
-        with fsspec.open(_table_file(path), "rb") as f:
-            t = pq.read_table(f, columns=["url", "karma"])
-        meta = (t.schema.metadata or {}).get(META_KEY)
+        tables = []
+        for file in _table_files(path):
+            with fsspec.open(file, "rb") as f:
+                tables.append(pq.read_table(f, columns=["url", "karma"]))
+        meta = (tables[0].schema.metadata or {}).get(META_KEY)
         min_karma = json.loads(meta).get("min_karma") if meta else None
+        t = pa.concat_tables(tables) if len(tables) > 1 else tables[0]
         karma = t["karma"].to_numpy(zero_copy_only=False)
         return cls(t["url"].to_pylist(), karma, min_karma)
 
@@ -116,13 +121,26 @@ class KarmaTable:
         return None
 
 
-def _table_file(path: str) -> str:
+def _table_files(path: str) -> list[str]:
+    """The Parquet file(s) of a table: ``path`` itself if a file; else ``TABLE_DIR/karma.parquet`` if there,
+    else the ``karma-part-*.parquet`` of ``TABLE_DIR`` (sorted); ``karma.parquet`` when neither exists (so
+    reading it reports the missing file)."""
     import fsspec
 
-    from pipelines.karma import TABLE_FILE
+    from pipelines.karma import PART_GLOB, TABLE_FILE
 
     fs, _, (p,) = fsspec.get_fs_token_paths(path)
-    return path.rstrip("/") + "/" + TABLE_FILE if fs.isdir(p) else path
+    if not fs.isdir(p):
+        return [path]
+    base = path.rstrip("/")
+    single = base + "/" + TABLE_FILE
+    if fs.exists(p.rstrip("/") + "/" + TABLE_FILE):
+        return [single]
+    parts = sorted(fs.glob(p.rstrip("/") + "/" + PART_GLOB))
+    if not parts:
+        return [single]
+    proto = path.split("://", 1)[0] + "://" if "://" in path else ""
+    return [fs.unstrip_protocol(q) if proto else q for q in parts]
 
 
 def _table_min_karma(path: str) -> int | None:
@@ -132,15 +150,16 @@ def _table_min_karma(path: str) -> int | None:
 
     from pipelines.karma import META_KEY
 
-    with fsspec.open(_table_file(path), "rb") as f:
+    with fsspec.open(_table_files(path)[0], "rb") as f:
         meta = (pq.read_schema(f).metadata or {}).get(META_KEY)
     return json.loads(meta).get("min_karma") if meta else None
 
 
 def load_karma_table(path: str) -> KarmaTable:
-    """The table at ``path``, loaded once per process (reloaded if the file changes)."""
-    path = _table_file(path)
-    return _cached(("karma", *_file_key(path)), lambda: KarmaTable.load(path))
+    """The table at ``path``, loaded once per process (reloaded if a file of it changes)."""
+    files = _table_files(path)
+    key = tuple(x for f in files for x in _file_key(f))
+    return _cached(("karma", *key), lambda: KarmaTable.load(files[0] if len(files) == 1 else path))
 
 
 class KarmaFilterConfig(StageConfig):

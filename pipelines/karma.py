@@ -6,13 +6,18 @@ WebText kept the pages that Reddit posts with at least 3 karma link to. This bui
 
 Map (one Dask task per dump file, :func:`scan_dump`, a pure function): stream the dump, drop posts that
 are not links to pages, normalize each URL (:mod:`filters.url_normalize`) and aggregate per URL into a
-small Arrow table every ``flush_rows`` posts (bounded memory). Reduce: a tree of :func:`merge_partials`
-tasks, then :func:`finalize` keeps URLs with ``karma >= min_karma`` and writes
+small Arrow table every ``flush_rows`` posts (bounded memory), then split it into one hash bucket of URLs
+per Dask worker (:func:`url_buckets`). Reduce, per bucket and in parallel: a tree of :func:`merge_partials`
+tasks, then :func:`finalize` keeps URLs with ``karma >= min_karma`` and writes the bucket's part
 
-    TABLE_DIR/karma.parquet   url (normalized key), karma, posts, subreddits (top 3 by posts), first_seen
+    TABLE_DIR/karma-part-BBBBB.parquet   url (normalized key), karma, posts, subreddits (top 3 by posts),
+                                         first_seen; each URL in exactly one part, each part sorted by URL
     TABLE_DIR/stats.json      lines read, malformed, skipped per reason, posts used, URLs kept, files
-    TABLE_DIR/removed/part-00000.parquet   with --keep-removed: URLs below min_karma, reason low_karma
+    TABLE_DIR/removed/part-BBBBB.parquet   with --keep-removed: URLs below min_karma, reason low_karma
     TABLE_DIR/_SUCCESS
+
+(:func:`build_local`, one process, writes the same rows as one ``TABLE_DIR/karma.parquet``.) The karma
+URL filter reads ``TABLE_DIR`` either way.
 
 Posts are skipped under one reason each, checked in this order: ``malformed_json``, ``self_post``,
 ``nsfw``, ``deleted``, ``removed``, ``no_url``, ``bad_url`` (not an http(s) URL), ``reddit_internal``,
@@ -35,6 +40,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import operator
 import os
 import time
 from collections import Counter
@@ -55,6 +61,7 @@ from filters.url_normalize import DomainSet
 os.environ.setdefault("ACERO_ALIGNMENT_HANDLING", "reallocate")
 
 TABLE_FILE = "karma.parquet"
+PART_GLOB = "karma-part-*.parquet"  # the table as hash partitions (the Dask run), read together
 META_KEY = b"corpus_forge.karma"
 
 # Reddit's own hosts: links to other threads, uploads and redirects, not outside pages.
@@ -210,6 +217,12 @@ def scan_dump(path: str, config: KarmaBuildConfig | None = None) -> Partial:
             raw.clear()
             big = _combine([big[0], m], [big[1], s], how) if big else (m, s)
 
+    append_url, append_score, append_created, append_sub = urls.append, scores.append, created.append, subs.append
+    flush_rows = cfg.flush_rows
+    match = excluded.match if excluded else None
+    host_hits: dict[str, str | None] = {}  # host → excluded entry (hosts repeat far more than URLs)
+    no_hit = object()
+
     for batch in iter_line_batches(path, report, chunk_bytes=cfg.chunk_bytes):
         for line in batch:
             try:
@@ -240,28 +253,35 @@ def scan_dump(path: str, config: KarmaBuildConfig | None = None) -> Partial:
             if not raw_url:
                 skip("no_url")
                 continue
-            parts = normalize_url_host(reddit_url(raw_url))
+            parts = normalize_url_host(reddit_url(raw_url) if "&" in raw_url else raw_url)
             if parts is None:
                 skip("bad_url", raw_url)
                 continue
-            key = parts[0]
-            if excluded:
-                hit = excluded.match(parts[1])
+            key, host = parts
+            if match is not None:
+                hit = host_hits.get(host, no_hit)
+                if hit is no_hit:
+                    if len(host_hits) >= 100_000:  # bounded memory
+                        host_hits.clear()
+                    hit = host_hits[host] = match(host)
                 if hit is not None:
                     skip(reasons[hit], raw_url)
                     continue
             if media and key.partition("?")[0].lower().endswith(MEDIA_EXTENSIONS):
                 skip("media_file", raw_url)
                 continue
-            score = as_int(s.score)
-            if score is None:
-                skip("no_score", raw_url)
-                continue
-            urls.append(key)
-            scores.append(score)
-            created.append(as_int(s.created_utc))
-            subs.append(s.subreddit)
-            if len(urls) >= cfg.flush_rows:
+            score = s.score
+            if type(score) is not int:
+                score = as_int(score)
+                if score is None:
+                    skip("no_score", raw_url)
+                    continue
+            t = s.created_utc
+            append_url(key)
+            append_score(score)
+            append_created(t if type(t) is int else as_int(t))
+            append_sub(s.subreddit)
+            if len(urls) >= flush_rows:
                 flush()
     flush(final=True)
     main, sub = big if big else (MAIN_SCHEMA.empty_table(), SUBS_SCHEMA.empty_table())
@@ -288,6 +308,39 @@ def scan_dump(path: str, config: KarmaBuildConfig | None = None) -> Partial:
                "bytes_decompressed": report.bytes_in, "formats": {report.format or "unknown": 1},
                "examples": examples, "problem_files": problems}
     return Partial(main, sub, c)
+
+
+def url_buckets(urls: pa.Array | pa.ChunkedArray, n: int) -> np.ndarray:
+    """A bucket in ``[0, n)`` per URL from a hash of its bytes (vectorized; the same in every process,
+    unlike Python's ``hash``), so the rows of one URL land in the same bucket in every partial."""
+    arr = urls.combine_chunks() if isinstance(urls, pa.ChunkedArray) else urls
+    if n <= 1 or len(arr) == 0:
+        return np.zeros(len(arr), dtype=np.int64)
+    arr = arr.cast(pa.large_string())
+    off = np.frombuffer(arr.buffers()[1], dtype=np.int64)[arr.offset : arr.offset + len(arr) + 1]
+    lo, hi = int(off[0]), int(off[-1])
+    data = np.frombuffer(arr.buffers()[2], dtype=np.uint8)[lo:hi] if hi > lo else np.zeros(0, np.uint8)
+    starts, ends = off[:-1] - lo, off[1:] - lo
+    lengths = ends - starts
+    pos = np.arange(hi - lo, dtype=np.uint64) - np.repeat(starts, lengths).astype(np.uint64)  # index in its URL
+    vals = (data.astype(np.uint64) + np.uint64(1)) * (pos * np.uint64(0x9E3779B97F4A7C15) + np.uint64(0x632BE5AB))
+    cs = np.concatenate([np.zeros(1, np.uint64), np.cumsum(vals, dtype=np.uint64)])
+    h = (cs[ends] - cs[starts]) * np.uint64(0xBF58476D1CE4E5B9)
+    return ((h >> np.uint64(33)) % np.uint64(n)).astype(np.int64)
+
+
+def split_partial(part: Partial, n: int) -> list[Partial]:
+    """``part`` as ``n`` hash buckets of its URLs; the counters go with bucket 0 (others get empty ones)."""
+    if n <= 1:
+        return [part]
+    bm, bs = url_buckets(part.main["url"], n), url_buckets(part.subs["url"], n)
+    return [Partial(part.main.filter(pa.array(bm == b)), part.subs.filter(pa.array(bs == b)),
+                    part.counters if b == 0 else Counters()) for b in range(n)]
+
+
+def scan_dump_split(path: str, config: KarmaBuildConfig, n: int) -> list[Partial]:
+    """:func:`scan_dump`, split into ``n`` URL hash buckets (the map task of the Dask run)."""
+    return split_partial(scan_dump(path, config), n)
 
 
 def merge_partials(parts: list[Partial], aggregate: str = "best") -> Partial:
@@ -337,18 +390,29 @@ def finalize(partial: Partial, config: KarmaBuildConfig) -> tuple[pa.Table, pa.T
     return table, below.sort_by("url")
 
 
-def write_table(partial: Partial, out_dir: str, config: KarmaBuildConfig, keep_removed: bool = False) -> dict:
-    """Finalize and write ``karma.parquet`` and ``stats.json``; return the stats. Runs on a worker."""
-    from corpus_forge.io import write_json_atomic, write_parquet_atomic
+def write_bucket(partial: Partial, out_dir: str, config: KarmaBuildConfig, keep_removed: bool = False,
+                 part: int | None = None) -> tuple[Counters, int, int]:
+    """Finalize and write one table file: ``karma.parquet`` (``part`` None) or ``karma-part-PPPPP.parquet``
+    (one hash bucket of the URLs); with ``keep_removed`` also ``removed/part-PPPPP.parquet``. Returns the
+    counters, distinct URLs and URLs kept. Runs on a worker."""
+    from corpus_forge.io import write_parquet_atomic
     from corpus_forge.schema import with_reason
 
     table, below = finalize(partial, config)
-    write_parquet_atomic(table, os.path.join(out_dir, TABLE_FILE))
+    name = TABLE_FILE if part is None else f"karma-part-{part:05d}.parquet"
+    write_parquet_atomic(table, os.path.join(out_dir, name))
     if keep_removed:
         below = below.set_column(below.schema.get_field_index("first_seen"), "first_seen",
                                  below["first_seen"].cast(pa.timestamp("s", tz="UTC")))
-        write_parquet_atomic(with_reason(below, "low_karma"), os.path.join(out_dir, "removed", "part-00000.parquet"))
-    c = partial.counters
+        write_parquet_atomic(with_reason(below, "low_karma"),
+                             os.path.join(out_dir, "removed", f"part-{part or 0:05d}.parquet"))
+    return partial.counters, partial.main.num_rows, table.num_rows
+
+
+def _write_stats(c: Counters, distinct: int, kept: int, out_dir: str, config: KarmaBuildConfig,
+                 table: str) -> dict:
+    from corpus_forge.io import write_json_atomic
+
     c.check("karma build")
     removed = dict(sorted(c.removed.items()))
     stats: dict[str, Any] = {
@@ -358,14 +422,32 @@ def write_table(partial: Partial, out_dir: str, config: KarmaBuildConfig, keep_r
         "malformed": removed.get("malformed_json", 0),
         "skipped": {k: v for k, v in removed.items() if k != "malformed_json"},
         "posts_used": c.documents_out,
-        "urls_distinct": partial.main.num_rows,
-        "urls_kept": table.num_rows,
+        "urls_distinct": distinct,
+        "urls_kept": kept,
         "min_karma": config.min_karma,
         "aggregate": config.aggregate,
-        "table": os.path.join(out_dir, TABLE_FILE),
+        "table": table,
     }
     write_json_atomic(stats, os.path.join(out_dir, "stats.json"))
     return stats
+
+
+def write_table(partial: Partial, out_dir: str, config: KarmaBuildConfig, keep_removed: bool = False) -> dict:
+    """Finalize and write ``karma.parquet`` and ``stats.json``; return the stats."""
+    c, distinct, kept = write_bucket(partial, out_dir, config, keep_removed)
+    return _write_stats(c, distinct, kept, out_dir, config, os.path.join(out_dir, TABLE_FILE))
+
+
+def _clear_tables(out_dir: str) -> None:
+    """Remove the table files of an earlier run (a single file or parts), so no stale part is read."""
+    import glob
+
+    if "://" in out_dir:
+        return
+    for p in [os.path.join(out_dir, TABLE_FILE), *glob.glob(os.path.join(out_dir, PART_GLOB)),
+              *glob.glob(os.path.join(out_dir, "removed", "part-*.parquet"))]:
+        if os.path.exists(p):
+            os.remove(p)
 
 
 class KarmaBuild:
@@ -388,6 +470,7 @@ class KarmaBuild:
         success = os.path.join(out_dir, "_SUCCESS")
         if os.path.exists(success):
             os.remove(success)
+        _clear_tables(out_dir)
         if client is not None:
             stats = self._run(client, files, out_dir, keep_removed, progress)
         else:
@@ -411,17 +494,29 @@ class KarmaBuild:
         from corpus_forge.progress import PartitionProgress
 
         cfg = self.config
-        futures = [client.submit(scan_dump, f, cfg, key=f"karma-scan-{i}-{os.urandom(4).hex()}", pure=False)
-                   for i, f in enumerate(files)]
+        # URLs are split into hash buckets in each map task; each bucket is merged, finalized and written
+        # (karma-part-BBBBB.parquet) by its own tasks, in parallel, instead of one merge-and-write task.
+        n = max(1, min(len(client.scheduler_info().get("workers", {})) or 1, 64))
+        futures = [client.submit(scan_dump_split, f, cfg, n, key=f"karma-scan-{i}-{os.urandom(4).hex()}",
+                                 pure=False) for i, f in enumerate(files)]
         with PartitionProgress("karma scan", enabled=progress) as bar:
             bar.update(0, len(futures))
             for done, _ in enumerate(as_completed(futures), 1):
                 bar.update(done, len(futures))
-        level = futures
-        while len(level) > 1:  # tree reduction, fan-in 8
-            level = [client.submit(merge_partials, level[i : i + 8], cfg.aggregate, pure=False)
-                     for i in range(0, len(level), 8)]
-        stats = client.submit(write_table, level[0], out_dir, cfg, keep_removed, pure=False).result()
+        writes = []
+        for b in range(n):
+            level = [client.submit(operator.getitem, f, b, pure=False) for f in futures]
+            while len(level) > 1:  # tree reduction per bucket, fan-in 8
+                level = [client.submit(merge_partials, level[i : i + 8], cfg.aggregate, pure=False)
+                         for i in range(0, len(level), 8)]
+            writes.append(client.submit(write_bucket, level[0], out_dir, cfg, keep_removed, b, pure=False))
+        results = client.gather(writes)
+        del futures
+        counters = results[0][0]  # bucket 0 holds every file's counters
+        ex = counters.extra.get("examples", {})
+        counters.extra["examples"] = {k: v[:3] for k, v in ex.items()}
+        stats = _write_stats(counters, sum(r[1] for r in results), sum(r[2] for r in results), out_dir, cfg,
+                             os.path.join(out_dir, PART_GLOB))
         stats["partitions"] = len(files)
         stats["partitions_done"] = stats.get("files_read", 0)
         return stats
@@ -433,6 +528,7 @@ def build_local(inputs: list[str], out_dir: str, config: KarmaBuildConfig | None
     from corpus_forge.io import expand_inputs
 
     cfg = config or KarmaBuildConfig()
+    _clear_tables(out_dir)
     parts = [scan_dump(f, cfg) for f in expand_inputs(inputs)]
     return write_table(merge_partials(parts, cfg.aggregate), out_dir, cfg, keep_removed)
 
@@ -450,7 +546,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                                    "submission dumps; apply it with the 'karma' URL filter.")
     p.set_defaults(func=lambda args: (p.print_help(), 2)[1])
     ksub = p.add_subparsers(dest="karma_command", metavar="SUBCOMMAND")
-    b = ksub.add_parser("build", help="Pushshift submission dumps → TABLE_DIR/karma.parquet",
+    b = ksub.add_parser("build", help="Pushshift submission dumps → TABLE_DIR/karma-part-*.parquet",
                         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     b.add_argument("dumps", nargs="+", metavar="DUMP",
                    help="Pushshift RS_* dumps (.zst, .xz, .bz2, .gz or NDJSON): files, globs, directories, URLs")

@@ -10,6 +10,8 @@ from collections import defaultdict
 from pathlib import Path
 from urllib.parse import urlsplit
 
+import numpy as np
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 import zstandard
@@ -172,8 +174,30 @@ def test_dask_run_equals_local_run_and_writes_success(tmp_path: Path, dask_clien
     assert stats["urls_kept"] == local["urls_kept"] == 833
     assert json.loads((tmp_path / "dask" / "stats.json").read_text())["urls_kept"] == 833
     a = pq.read_table(tmp_path / "local" / "karma.parquet")
-    b = pq.read_table(tmp_path / "dask" / "karma.parquet")
-    assert a.equals(b)
+    parts = sorted((tmp_path / "dask").glob("karma-part-*.parquet"))  # URL hash buckets, one per worker
+    assert parts and not (tmp_path / "dask" / "karma.parquet").exists()
+    b = pa.concat_tables([pq.read_table(p) for p in parts]).sort_by("url")
+    assert a.equals(b.replace_schema_metadata(a.schema.metadata))
+    assert a.schema.metadata == pq.read_schema(parts[0]).metadata
+    from filters.url_filters import load_karma_table
+
+    ta, tb = load_karma_table(str(tmp_path / "local")), load_karma_table(str(tmp_path / "dask"))
+    assert np.array_equal(ta.hashes, tb.hashes) and np.array_equal(ta.karma, tb.karma)
+    assert tb.min_karma == 3
+    local2 = build_local([str(tmp_path / "a.xz")], str(tmp_path / "dask"))  # a rerun leaves no stale parts
+    assert not list((tmp_path / "dask").glob("karma-part-*.parquet"))
+    assert len(load_karma_table(str(tmp_path / "dask"))) == local2["urls_kept"]
+
+
+def test_url_buckets_are_stable_and_spread() -> None:
+    from pipelines.karma import url_buckets
+
+    urls = [f"example{i % 97}.com/p/{i}" for i in range(5000)] + [""]
+    b = url_buckets(pa.array(urls), 4)
+    assert set(b.tolist()) == {0, 1, 2, 3} and min(np.bincount(b)) > 1000
+    again = url_buckets(pa.chunked_array([pa.array(urls[3000:]), pa.array(urls[:3000])]), 4)
+    assert np.array_equal(np.concatenate([again[len(urls) - 3000 :], again[: len(urls) - 3000]]), b)
+    assert np.array_equal(url_buckets(pa.array(urls).slice(10), 4), b[10:])
 
 
 def test_cli_builds_a_table_on_a_running_scheduler(tmp_path: Path, dask_client) -> None:
@@ -188,7 +212,7 @@ def test_cli_builds_a_table_on_a_running_scheduler(tmp_path: Path, dask_client) 
     ref = independent_karma(DUMPS_2005)
     assert stats["urls_kept"] == sum(sum(v) >= 10 for v in ref.values())
     assert stats["aggregate"] == "sum" and stats["min_karma"] == 10
-    below = pq.read_table(out / "removed" / "part-00000.parquet")
+    below = pa.concat_tables([pq.read_table(p) for p in sorted((out / "removed").glob("part-*.parquet"))])
     assert set(below["reason"].to_pylist()) == {"low_karma"}
     assert below.num_rows + stats["urls_kept"] == stats["urls_distinct"]
 
@@ -204,3 +228,19 @@ def test_cli_rejects_bad_options(tmp_path: Path, capsys) -> None:
     assert "min_karmaa: unknown key" in capsys.readouterr().err
     with pytest.raises(ConfigError, match="aggregate"):
         from_options({"aggregate": "mean"})
+
+
+def test_odd_lines_among_good_ones(tmp_path: Path) -> None:
+    """Two JSON values on one line and a non-object are malformed; an odd-typed field is decoded leniently;
+    the good lines around them count as if alone."""
+    good = [b'{"url": "http://a.example/%d", "score": %d, "subreddit": "s"}' % (i, i) for i in range(6)]
+    odd = [b'{"url": "http://b.example/x", "score": "7", "is_self": "false"}',
+           b'{"url": "http://c.example/1", "score": 5}{"url": "http://c.example/2", "score": 5}', b"[1, 2]"]
+    (tmp_path / "clean.ndjson").write_bytes(b"\n".join(good) + b"\n")
+    (tmp_path / "mixed.ndjson").write_bytes(b"\n".join(good + odd) + b"\n")
+    clean = scan_dump(str(tmp_path / "clean.ndjson"))
+    mixed = scan_dump(str(tmp_path / "mixed.ndjson"))
+    assert clean.counters.documents_out == 6 and clean.main.num_rows == 6
+    assert mixed.counters.documents_in == 9 and mixed.counters.documents_out == 7
+    assert mixed.counters.removed == {"malformed_json": 2}
+    assert "b.example/x" in mixed.main["url"].to_pylist()
