@@ -33,9 +33,10 @@ def funnel_plot(stages: list[tuple[str, dict[str, Any]]], path: str, title: str 
     ax.bar(names, kept, color="#2b8a3e", label="kept")
     bottom = list(kept)
     cmap = plt.get_cmap("tab20")
+    colors = [cmap(i) for i in range(20) if i not in (4, 5)]  # tab20's greens would read as "kept"
     for k, r in enumerate(reasons):
         vals = [int(s.get("removed", {}).get(r, 0)) for _, s in stages]
-        ax.bar(names, vals, bottom=bottom, color=cmap(k % 20), label=r)
+        ax.bar(names, vals, bottom=bottom, color=colors[k % len(colors)], label=r)
         bottom = [b + v for b, v in zip(bottom, vals, strict=True)]
     for x, (k, total) in enumerate(zip(kept, bottom, strict=True)):
         ax.text(x, total, f"{k:,} / {total:,}", ha="center", va="bottom", fontsize=8)
