@@ -142,3 +142,21 @@ def test_not_a_warc_file_is_a_clear_error(tmp_path):
     (part,) = stage.partitions([str(bad)])
     with pytest.raises(ValueError, match="not a WARC, WET or ARC file"):
         stage.process(part)
+
+
+def test_binary_payload_declared_as_html_is_counted(data_dir, tmp_path):
+    """A server that labels a binary file text/html: counted as binary_content, not fed to trafilatura."""
+    import io
+
+    from warcio.statusandheaders import StatusAndHeaders
+    from warcio.warcwriter import WARCWriter
+
+    binary = (data_dir / "warc" / "double-single-inflate-error.gz").read_bytes()  # real gzip bytes
+    path = tmp_path / "mislabelled.warc.gz"
+    with open(path, "wb") as f:
+        w = WARCWriter(f, gzip=True)
+        http = StatusAndHeaders("200 OK", [("Content-Type", "text/html")], protocol="HTTP/1.1")
+        w.write_record(w.create_warc_record("https://example.org/file", "response",
+                                           payload=io.BytesIO(binary), http_headers=http))
+    counters, _ = run_file(path)
+    assert counters.documents_in == 1 and dict(counters.removed) == {"binary_content": 1}
