@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any, BinaryIO
 
 import msgspec
+import numpy as np
 
 __all__ = [
     "DELETED_RAW",
@@ -30,9 +31,11 @@ __all__ = [
     "ReadReport",
     "Submission",
     "as_int",
+    "decode_block",
     "decode_line",
     "dump_format",
     "iter_line_batches",
+    "iter_line_blocks",
     "lenient_decode",
     "read_submissions",
     "reddit_url",
@@ -43,11 +46,12 @@ CHUNK_BYTES = 1 << 20
 MAX_LINE_BYTES = 64 << 20
 
 
-class Submission(msgspec.Struct):
+class Submission(msgspec.Struct, gc=False):
     """The fields of a Pushshift submission that the karma table uses; all optional.
 
     ``selftext`` stays raw JSON (not decoded): only ``"[deleted]"``/``"[removed]"`` matter, and self posts
-    can carry tens of kilobytes of text.
+    can carry tens of kilobytes of text. ``gc=False``: its fields cannot form reference cycles, so the
+    garbage collector need not track the millions of these a dump decodes into.
     """
 
     url: str | None = None
@@ -150,11 +154,14 @@ def _chunks(f: BinaryIO, kind: str, chunk_bytes: int) -> Iterator[bytes]:
     return _decompressed_chunks(f, kind, chunk_bytes)
 
 
-def iter_line_batches(path: str, report: ReadReport, *, chunk_bytes: int = CHUNK_BYTES,
-                      max_line_bytes: int = MAX_LINE_BYTES) -> Iterator[list[bytes]]:
-    """Yield lists of non-empty lines (bytes, no newline), about ``chunk_bytes`` at a time.
+def iter_line_blocks(path: str, report: ReadReport, *, chunk_bytes: int = CHUNK_BYTES,
+                     max_line_bytes: int = MAX_LINE_BYTES) -> Iterator[bytes]:
+    """Yield the decompressed file in blocks of whole lines (each block ends with a newline, except maybe
+    the file's last), at most ``chunk_bytes`` long unless a single line is longer.
 
-    Truncated, corrupt and unreadable files end the iteration early and are noted in ``report``.
+    A line longer than ``max_line_bytes`` is counted malformed (``report.lines`` too) and skipped; the
+    consumer counts every other line. Truncated, corrupt and unreadable files end the iteration early and
+    are noted in ``report`` (the lines before the damage are yielded).
     """
     import fsspec
     import zstandard
@@ -169,46 +176,91 @@ def iter_line_batches(path: str, report: ReadReport, *, chunk_bytes: int = CHUNK
         head = f.read(6)
         f.seek(0)
         report.format = kind = dump_format(head)
-        rest = b""
+        buf = bytearray()
         skipping = False  # inside an over-long line
         try:
-            for chunk in _chunks(f, kind, chunk_bytes):
-                report.bytes_in += len(chunk)
-                lines = chunk.split(b"\n")
-                lines[0] = rest + lines[0]
-                rest = lines.pop()
+            for piece in _chunks(f, kind, chunk_bytes):
+                report.bytes_in += len(piece)
                 if skipping:
-                    if not lines:  # still inside the over-long line
-                        rest = b""
+                    j = piece.find(b"\n")
+                    if j == -1:
                         continue
-                    lines.pop(0)  # its tail
-                    skipping = False
-                if len(rest) > max_line_bytes:
-                    report.lines += 1
-                    report.note_malformed(rest)
-                    rest, skipping = b"", True
-                batch = [ln for ln in lines if ln and not ln.isspace()]
-                if batch:
-                    report.lines += len(batch)
-                    yield batch
+                    piece, skipping = piece[j + 1 :], False
+                buf += piece
+                while len(buf) >= chunk_bytes:
+                    cut = buf.rfind(b"\n", 0, chunk_bytes) + 1 or buf.find(b"\n", chunk_bytes) + 1
+                    if not cut:  # one line, not ended yet
+                        if len(buf) > max_line_bytes:
+                            report.lines += 1
+                            report.note_malformed(bytes(buf[:120]))
+                            buf.clear()
+                            skipping = True
+                        break
+                    yield bytes(memoryview(buf)[:cut])  # one copy (buf[:cut] would be two)
+                    del buf[:cut]
         except TruncatedStream:
             report.truncated = True
         except decode_errors as err:
             report.error = f"corrupt {kind} data after {report.bytes_in} bytes: {type(err).__name__}: {err}"
-        if rest.strip() and not skipping:
-            report.lines += 1
-            yield [rest]
+        if buf.strip():
+            yield bytes(buf)
+
+
+def iter_line_batches(path: str, report: ReadReport, *, chunk_bytes: int = CHUNK_BYTES,
+                      max_line_bytes: int = MAX_LINE_BYTES) -> Iterator[list[bytes]]:
+    """Yield lists of non-empty lines (bytes, no newline), about ``chunk_bytes`` at a time; counts them in
+    ``report.lines`` (see :func:`iter_line_blocks`)."""
+    for block in iter_line_blocks(path, report, chunk_bytes=chunk_bytes, max_line_bytes=max_line_bytes):
+        batch = [ln for ln in block.split(b"\n") if ln and not ln.isspace()]
+        if batch:
+            report.lines += len(batch)
+            yield batch
+
+
+def decode_block(block: bytes, report: ReadReport) -> list[Submission]:
+    """Every submission of a block of whole lines; counts its non-empty lines (and malformed ones) in
+    ``report``.
+
+    One ``decode_lines`` call when the block is plainly one JSON object per line: as many objects as
+    lines and every line starting with ``{`` (``decode_lines`` alone would also accept an object spread
+    over lines, or two on one line). Otherwise line by line, as :func:`decode_line`.
+    """
+    a = np.frombuffer(block, np.uint8)
+    ends = np.flatnonzero(a == 10)  # newlines
+    lines = len(ends) + (not block.endswith(b"\n"))
+    starts = ends[:-1] + 1 if block.endswith(b"\n") else ends + 1
+    if block[:1] == b"{" and bool((a[starts] == 123).all()):  # every line begins with "{"
+        try:
+            subs = SUBMISSION_DECODER.decode_lines(block)
+        except (msgspec.DecodeError, msgspec.ValidationError):
+            pass
+        else:
+            if len(subs) == lines:
+                report.lines += lines
+                return subs
+    out = []
+    for line in block.split(b"\n"):
+        if not line or line.isspace():
+            continue
+        report.lines += 1
+        sub = decode_line(line)
+        if sub is None:
+            report.note_malformed(line)
+        else:
+            out.append(sub)
+    return out
 
 
 def as_int(value: Any) -> int | None:
-    """``score``/``created_utc`` as int: int, float or numeric string; anything else is None."""
+    """``score``/``created_utc`` as int: int, float or numeric string; anything else, or a number beyond
+    +-2**62 (it would not fit the table's int64 columns), is None."""
     if type(value) is int:
-        return value
+        return value if -(2**62) < value < 2**62 else None
     if isinstance(value, float):
         return int(value) if value == value and abs(value) < 2**62 else None
     if isinstance(value, str):
         try:
-            return int(float(value))
+            return as_int(float(value))
         except ValueError:
             return None
     return None

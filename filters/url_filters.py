@@ -79,7 +79,7 @@ class KarmaTable:
         import pyarrow as pa
         import pyarrow.parquet as pq
 
-        from pipelines.karma import META_KEY
+        from pipelines.karma_aggregate import META_KEY
 
         tables = []
         for file in _table_files(path):
@@ -148,7 +148,7 @@ def _table_min_karma(path: str) -> int | None:
     import fsspec
     import pyarrow.parquet as pq
 
-    from pipelines.karma import META_KEY
+    from pipelines.karma_aggregate import META_KEY
 
     with fsspec.open(_table_files(path)[0], "rb") as f:
         meta = (pq.read_schema(f).metadata or {}).get(META_KEY)

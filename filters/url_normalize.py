@@ -20,10 +20,25 @@ function strips surrounding whitespace, angle brackets and quotes itself, since 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING
 
-__all__ = ["TRACKING_PARAMS", "DomainSet", "host_matches", "normalize_host", "normalize_url", "normalize_url_host",
-           "url_host"]
+import numpy as np
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+__all__ = [
+    "TRACKING_PARAMS",
+    "DomainSet",
+    "domains_regex",
+    "host_matches",
+    "normalize_host",
+    "normalize_url",
+    "normalize_url_host",
+    "normalize_urls",
+    "url_host",
+]
 
 # Parameters that say where a click came from, not which page it is.
 TRACKING_PARAMS: frozenset[str] = frozenset(
@@ -296,3 +311,90 @@ class DomainSet:
 def host_matches(host: str | None, domains: DomainSet) -> str | None:
     """The entry of ``domains`` that ``host`` equals or is a subdomain of, or None."""
     return domains.match(host)
+
+
+# ------------------------------------------------------------------------------ columnar (Arrow)
+# URLs that need none of the general rules: ``http(s)://`` in lower case, a lower-case ASCII host, no port
+# or user info, path segments (no ``.``/``..`` segment) and at most one query pair, all of characters that
+# need no escaping (no ``%``, ``&`` or quote), no fragment. Their key is the URL less the scheme, a
+# leading ``www.`` and (without a query) trailing slashes and an empty ``?``; with a query, only when the
+# path does not end in ``/`` (the key is then the URL as it is, less scheme and ``www.``). Arrow's C++
+# kernels do that on a whole column; every other URL takes :func:`normalize_url_host`.
+_PC = r"A-Za-z0-9\-_~!$()*+,;=:@."  # characters of a path segment that need no escaping
+_PCND = _PC.replace(".", "")
+_SEG = rf"/+(?:[{_PCND}][{_PC}]*|\.[{_PCND}][{_PC}]*|\.\.[{_PC}]+)"  # not "." or ".."
+_HOSTRE = r"[a-z0-9_\-]+(?:\.[a-z0-9_\-]+)*"
+_ARROW_NOQUERY = rf"^https?://{_HOSTRE}(?:{_SEG})*/*\??$"
+_ARROW_QUERY = rf"^https?://{_HOSTRE}(?:{_SEG})*\?[{_PC}/?]+$"
+# Several query pairs, separated by '&' or Reddit's '&amp;' (no other entity: no ';' in a pair): pairs
+# are split, tracking and empty ones dropped, the rest sorted and joined, in Arrow too.
+_QP = _PC.replace(";", "") + "/?="
+_ARROW_PAIRS = rf"^https?://{_HOSTRE}(?:{_SEG})*/*\?[{_QP}]*(?:&[{_QP}]*)+$"
+_ARROW_PAIRS_AMP = _ARROW_PAIRS.replace("(?:&[", "(?:&(?:amp;)?[")
+_ARROW_TRACKING_PAIR = ("(?i)^(?:" + "|".join([re.escape(p) for p in TRACKING_PREFIXES]
+                                              + [re.escape(p) + "(?:=|$)" for p in sorted(TRACKING_PARAMS)]) + ")")
+_ARROW_TRACKING = ("(?i)^[^?]*\\?(?:" + "|".join([re.escape(p) for p in TRACKING_PREFIXES]
+                                               + [re.escape(p) + "(?:=|$)" for p in sorted(TRACKING_PARAMS)])
+                   + ")")
+
+
+def _sorted_query_keys(rest: pa.Array, amp_entities: bool) -> pa.Array:
+    """Keys of URLs (scheme and ``www.`` already cut) that match ``_ARROW_PAIRS``: the path less trailing
+    slashes, then the query's pairs less empty and tracking ones, sorted, joined by ``&``."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if amp_entities:
+        rest = pc.replace_substring(rest, "&amp;", "&")
+    halves = pc.split_pattern(rest, "?", max_splits=1)
+    path = pc.ascii_rtrim(pc.list_element(halves, 0), characters="/")
+    lists = pc.split_pattern(pc.list_element(halves, 1), "&")
+    flat = pc.list_flatten(lists)
+    parent = pc.list_parent_indices(lists)
+    keep = pc.and_not(pc.not_equal(flat, ""), pc.match_substring_regex(flat, _ARROW_TRACKING_PAIR))
+    t = pa.table({"p": parent, "v": flat}).filter(keep)
+    t = t.take(pc.sort_indices(t, [("p", "ascending"), ("v", "ascending")]))
+    counts = np.bincount(t["p"].to_numpy(), minlength=len(rest))
+    offsets = np.concatenate([[0], np.cumsum(counts)]).astype(np.int32)
+    query = pc.binary_join(pa.ListArray.from_arrays(pa.array(offsets), t["v"].combine_chunks()), "&")
+    sep = pc.if_else(pc.equal(query, ""), "", "?")
+    return pc.binary_join_element_wise(path, sep, query, "")
+
+
+def normalize_urls(urls: list[str | None], fallback: Callable[[str], str | None] | None = None, *,
+                   amp_entities: bool = False) -> pa.Array:
+    """:func:`normalize_url` over a column: the keys as an Arrow string array, null where a URL has none.
+    Plain URLs are normalized by Arrow kernels, the rest one by one by ``fallback`` (default
+    :func:`normalize_url`; a source-specific unescape goes there: the URLs Arrow does contain no other
+    ``&`` than query separators). With ``amp_entities`` (Reddit's escaping) ``&amp;`` separates too."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    one = fallback or normalize_url
+    arr = pa.array(urls, pa.string())
+    noquery = pc.fill_null(pc.match_substring_regex(arr, _ARROW_NOQUERY), False)
+    query = pc.fill_null(pc.and_not(pc.match_substring_regex(arr, _ARROW_QUERY),
+                                    pc.match_substring_regex(arr, _ARROW_TRACKING)), False)
+    pairs = pc.fill_null(pc.match_substring_regex(arr, _ARROW_PAIRS_AMP if amp_entities else _ARROW_PAIRS), False)
+    simple = pc.or_(noquery, query)
+    rest = pc.replace_substring_regex(arr, r"^https?://(?:www\.)?", "")
+    # without a query the URL ends in /*\??: trimming trailing '/' and '?' removes exactly that
+    key = pc.if_else(noquery, pc.ascii_rtrim(rest, characters="/?"), rest)
+    if pc.any(pairs).as_py():
+        key = pc.replace_with_mask(key, pairs, _sorted_query_keys(rest.filter(pairs), amp_entities))
+        simple = pc.or_(simple, pairs)
+    others = np.flatnonzero(~simple.to_numpy(zero_copy_only=False))
+    if len(others):
+        fb: list[str | None] = [None] * len(arr)
+        for i in others.tolist():
+            u = urls[i]
+            fb[i] = one(u) if u else None
+        key = pc.if_else(simple, key, pa.array(fb, pa.string()))
+    return key
+
+
+def domains_regex(domains: Iterable[str]) -> str:
+    """An RE2 pattern matching the keys (:func:`normalize_url`) whose host is one of ``domains`` or a
+    subdomain of one (as :class:`DomainSet`), for Arrow's ``match_substring_regex``."""
+    alts = "|".join(sorted(re.escape(h) for d in domains if (h := normalize_host(d)) is not None))
+    return rf"^(?:[^/?#:]*\.)?(?:{alts})(?:[:/?#]|$)" if alts else r"^\b\B"

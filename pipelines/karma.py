@@ -39,12 +39,9 @@ unknown) and drops nothing, instead of dropping every page.
 from __future__ import annotations
 
 import argparse
-import json
 import operator
 import os
 import time
-from collections import Counter
-from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import numpy as np
@@ -55,6 +52,17 @@ from pydantic import Field
 from corpus_forge.config import StageConfig, validate
 from corpus_forge.stats import Counters
 from filters.url_normalize import DomainSet
+from pipelines.karma_aggregate import (
+    MAIN_SCHEMA,
+    POSTS_SCHEMA,
+    SUBS_SCHEMA,
+    Partial,
+    aggregate_posts,
+    combine,
+    merge_partials,
+    split_partial,
+)
+from pipelines.karma_aggregate import finalize as _finalize
 
 # Partial tables come back from Dask workers in buffers that need not be 64-byte aligned; let Acero
 # (Arrow's group-by engine) copy those instead of printing a warning for each. Read once per process.
@@ -62,7 +70,6 @@ os.environ.setdefault("ACERO_ALIGNMENT_HANDLING", "reallocate")
 
 TABLE_FILE = "karma.parquet"
 PART_GLOB = "karma-part-*.parquet"  # the table as hash partitions (the Dask run), read together
-META_KEY = b"corpus_forge.karma"
 
 # Reddit's own hosts: links to other threads, uploads and redirects, not outside pages.
 REDDIT_DOMAINS: frozenset[str] = frozenset(
@@ -97,60 +104,8 @@ class KarmaBuildConfig(StageConfig):
     drop_reddit_internal: bool = True
     drop_image_hosts: bool = True
     top_subreddits: int = Field(3, ge=0, description="subreddits kept per URL, by number of posts")
-    flush_rows: int = Field(100_000, gt=0, description="posts buffered before aggregating into Arrow")
-    chunk_bytes: int = Field(1 << 20, gt=0, description="decompressed bytes read at a time")
-
-
-@dataclass
-class Partial:
-    """Per-URL aggregates of some posts: ``main`` (url, karma, posts, first_seen), ``subs`` (url,
-    subreddit, n) and the counters of the lines read."""
-
-    main: pa.Table
-    subs: pa.Table
-    counters: Counters = field(default_factory=Counters)
-
-
-MAIN_SCHEMA = pa.schema([("url", pa.string()), ("karma", pa.int64()), ("posts", pa.int64()),
-                         ("first_seen", pa.int64())])
-SUBS_SCHEMA = pa.schema([("url", pa.string()), ("subreddit", pa.string()), ("n", pa.int64())])
-TABLE_SCHEMA = pa.schema([("url", pa.string()), ("karma", pa.int64()), ("posts", pa.int64()),
-                          ("subreddits", pa.list_(pa.string())),
-                          ("first_seen", pa.timestamp("s", tz="UTC"))])
-
-
-def _agg(how: str) -> str:
-    return "max" if how == "best" else "sum"
-
-
-def _posts_table(urls: list[str], scores: list[int], created: list[int | None],
-                 subs: list[str | None]) -> pa.Table:
-    return pa.table({"url": pa.array(urls, pa.string()), "score": pa.array(scores, pa.int64()),
-                     "created": pa.array(created, pa.int64()), "subreddit": pa.array(subs, pa.string())})
-
-
-def _aggregate_posts(t: pa.Table, how: str) -> tuple[pa.Table, pa.Table]:
-    """Posts (url, score, created, subreddit) → per-URL (main) and per-(URL, subreddit) (subs) tables."""
-    main = t.group_by("url", use_threads=False).aggregate(
-        [("score", _agg(how)), ("score", "count"), ("created", "min")])
-    main = main.select(["url", f"score_{_agg(how)}", "score_count", "created_min"]).rename_columns(
-        MAIN_SCHEMA.names).cast(MAIN_SCHEMA)
-    t = t.filter(pc.is_valid(t["subreddit"]))
-    sub = t.group_by(["url", "subreddit"], use_threads=False).aggregate([("score", "count")])
-    sub = sub.select(["url", "subreddit", "score_count"]).rename_columns(SUBS_SCHEMA.names).cast(SUBS_SCHEMA)
-    return main, sub
-
-
-def _combine(mains: list[pa.Table], subs: list[pa.Table], how: str) -> tuple[pa.Table, pa.Table]:
-    if len(mains) == 1:
-        return mains[0], subs[0]
-    m = pa.concat_tables(mains).group_by("url", use_threads=False).aggregate(
-        [("karma", _agg(how)), ("posts", "sum"), ("first_seen", "min")])
-    m = m.select(["url", f"karma_{_agg(how)}", "posts_sum", "first_seen_min"]).rename_columns(
-        MAIN_SCHEMA.names).cast(MAIN_SCHEMA)
-    s = pa.concat_tables(subs).group_by(["url", "subreddit"], use_threads=False).aggregate([("n", "sum")])
-    s = s.select(["url", "subreddit", "n_sum"]).rename_columns(SUBS_SCHEMA.names).cast(SUBS_SCHEMA)
-    return m, s
+    flush_rows: int = Field(100_000, gt=0, description="posts aggregated at a time: 8x this are buffered")
+    chunk_bytes: int = Field(4 << 20, gt=0, description="decompressed bytes decoded at a time")
 
 
 def excluded_domains(config: KarmaBuildConfig) -> tuple[DomainSet, dict[str, str]]:
@@ -163,127 +118,171 @@ def excluded_domains(config: KarmaBuildConfig) -> tuple[DomainSet, dict[str, str
     return DomainSet(reasons), reasons
 
 
-def scan_dump(path: str, config: KarmaBuildConfig | None = None) -> Partial:
-    """Map step: one dump file → per-URL aggregates of its usable posts, and counters. Pure; no Dask."""
-    from msgspec import DecodeError, ValidationError
+# Skip reasons in the order they are checked (the first that applies counts); code 0 = kept.
+SKIP_ORDER: tuple[str, ...] = ("self_post", "nsfw", "deleted", "removed", "no_url", "bad_url", "reddit_internal",
+                               "image_host", "media_file", "no_score")
+_CODE = {r: i + 1 for i, r in enumerate(SKIP_ORDER)}
+_EXAMPLE_REASONS = tuple(r for r in SKIP_ORDER[2:] if r != "no_url")  # examples show the post's URL
+_MEDIA_RE = "(?i)^[^?]*(?:" + "|".join(e.replace(".", "\\.") for e in MEDIA_EXTENSIONS) + ")(?:\\?|$)"
 
-    from filters.pushshift import (
-        DELETED_RAW,
-        REMOVED_RAW,
-        SUBMISSION_DECODER,
-        ReadReport,
-        as_int,
-        iter_line_batches,
-        lenient_decode,
-        reddit_url,
-    )
-    from filters.url_normalize import normalize_url_host
+
+_URL, _SCORE = operator.attrgetter("url"), operator.attrgetter("score")
+_CREATED, _SUBREDDIT = operator.attrgetter("created_utc"), operator.attrgetter("subreddit")
+
+
+def _ints(values: list[Any]) -> pa.Array:
+    """int64 column of ``as_int`` values (null where a value is not a number), vectorized when the values
+    are ints, or ints and floats (the 2024 dumps' ``created_utc``); other types go through ``as_int``."""
+    from filters.pushshift import as_int
+
+    types = set(map(type, values))
+    if types <= {int, float, type(None)} and float in types:
+        try:  # Arrow refuses ints that a double does not hold exactly
+            x = pa.array(values, pa.float64()).to_numpy(zero_copy_only=False)  # null -> NaN
+        except (OverflowError, pa.ArrowInvalid):
+            x = None
+        if x is not None:
+            ok = np.isfinite(x)
+            if not (np.abs(x[ok]) >= 2.0**62).any():
+                return pa.array(np.trunc(np.where(ok, x, 0)).astype(np.int64), mask=~ok)
+    if not types <= {int, type(None)}:
+        values = [v if type(v) is int else as_int(v) for v in values]  # strings (old dumps), bools, ...
+    try:
+        a = pa.array(values, pa.int64())
+    except (OverflowError, pa.ArrowInvalid):
+        a = None
+    if a is not None:
+        lo, hi = pc.min_max(a).values()
+        if lo.as_py() is None or (-(2**62) < lo.as_py() and hi.as_py() < 2**62):
+            return a
+    return pa.array([as_int(v) for v in values], pa.int64())
+
+
+class _BatchScanner:
+    """One batch of decoded submissions → the posts table of the usable ones (url key, score, created,
+    subreddit) and a skip-reason code per post, column by column (Arrow kernels; Python only for the odd
+    posts and the URLs :func:`filters.url_normalize.normalize_urls` cannot do in Arrow)."""
+
+    def __init__(self, cfg: KarmaBuildConfig) -> None:
+        from filters.pushshift import reddit_url
+        from filters.url_normalize import domains_regex, normalize_url
+
+        self.cfg = cfg
+        _, reasons = excluded_domains(cfg)
+        # one RE2 pattern per reason, over the keys (whose host part is normalized), in SKIP_ORDER
+        self.domain_res = [(r, domains_regex(d for d, why in reasons.items() if why == r))
+                           for r in SKIP_ORDER if r in set(reasons.values())]
+        self.fallback = lambda u: normalize_url(reddit_url(u) if "&" in u else u)
+
+    def _odd_reason(self, s: Any) -> str | None:
+        """The flag-based skip reason of one post (self, NSFW, deleted, removed), or None."""
+        from filters.pushshift import DELETED_RAW, REMOVED_RAW
+
+        cfg = self.cfg
+        if cfg.drop_self_posts and (s.is_self or (s.domain is not None and s.domain.startswith("self."))):
+            return "self_post"
+        if cfg.drop_nsfw and s.over_18:
+            return "nsfw"
+        if cfg.drop_deleted:
+            rbc = s.removed_by_category
+            if s.selftext == DELETED_RAW or rbc in _DELETED_BY:
+                return "deleted"
+            if s.selftext == REMOVED_RAW or rbc is not None:
+                return "removed"
+        return None
+
+    def scan(self, subs: list[Any]) -> tuple[pa.Table, np.ndarray, list[str | None]]:
+        """(posts table of the kept posts, skip code per post, raw URL per post)."""
+        from filters.pushshift import DELETED_RAW, REMOVED_RAW
+        from filters.url_normalize import normalize_urls
+
+        n = len(subs)
+        code = np.zeros(n, np.int8)
+        urls = list(map(_URL, subs))
+        odd = [i for i, s in enumerate(subs)
+               if s.is_self or s.over_18 or s.removed_by_category is not None or s.selftext == DELETED_RAW
+               or s.selftext == REMOVED_RAW or (s.domain is not None and s.domain.startswith("self."))]
+        todo = urls
+        if odd:
+            todo = list(urls)
+            for i in odd:
+                r = self._odd_reason(subs[i])
+                if r is not None:
+                    code[i] = _CODE[r]
+                    todo[i] = None  # no need to normalize it
+        raw = pa.array(todo, pa.string())
+        no_url = pc.fill_null(pc.equal(raw, ""), True).to_numpy(zero_copy_only=False)
+        code[(code == 0) & no_url] = _CODE["no_url"]
+        keys = normalize_urls(todo, self.fallback, amp_entities=True)
+        live = code == 0
+        code[live & ~pc.is_valid(keys).to_numpy(zero_copy_only=False)] = _CODE["bad_url"]
+        for reason, pattern in self.domain_res:
+            hit = pc.fill_null(pc.match_substring_regex(keys, pattern), False).to_numpy(zero_copy_only=False)
+            code[(code == 0) & hit] = _CODE[reason]
+        if self.cfg.drop_image_hosts:
+            media = pc.fill_null(pc.match_substring_regex(keys, _MEDIA_RE), False).to_numpy(zero_copy_only=False)
+            code[(code == 0) & media] = _CODE["media_file"]
+        scores = _ints(list(map(_SCORE, subs)))
+        code[(code == 0) & ~pc.is_valid(scores).to_numpy(zero_copy_only=False)] = _CODE["no_score"]
+        keep = pa.array(code == 0)
+        posts = pa.table({"url": keys, "score": scores, "created": _ints(list(map(_CREATED, subs))),
+                          "subreddit": pa.array(list(map(_SUBREDDIT, subs)), pa.string())}).filter(keep)
+        return posts, code, urls
+
+
+def scan_dump(path: str, config: KarmaBuildConfig | None = None, *, raw_tail: bool = False) -> Partial:
+    """Map step: one dump file → per-URL aggregates of its usable posts, and counters. Pure; no Dask.
+
+    With ``raw_tail`` the posts read since the last fold (at most ``8 * flush_rows``) stay raw in
+    ``Partial.posts`` for the reduce to aggregate: a dump with few repeated URLs is then grouped once,
+    in the reduce, instead of twice."""
+    from filters.pushshift import ReadReport, decode_block, iter_line_blocks
 
     cfg = config or KarmaBuildConfig()
-    decode = SUBMISSION_DECODER.decode
     how = cfg.aggregate
-    excluded, reasons = excluded_domains(cfg)
-    drop_self, drop_nsfw, drop_del = cfg.drop_self_posts, cfg.drop_nsfw, cfg.drop_deleted
-    media = cfg.drop_image_hosts
+    scanner = _BatchScanner(cfg)
     report = ReadReport(path)
-    skipped: Counter = Counter()
+    counts = np.zeros(len(SKIP_ORDER) + 1, np.int64)
     examples: dict[str, list[str]] = {}
-    urls: list[str] = []
-    scores: list[int] = []
-    created: list[int | None] = []
-    subs: list[str | None] = []
     raw: list[pa.Table] = []  # posts not aggregated yet
     big: tuple[pa.Table, pa.Table] | None = None  # (main, subs) aggregate of the posts folded so far
     fold_rows = 8 * cfg.flush_rows
-
-    def skip(reason: str, example: str | None = None) -> None:
-        skipped[reason] += 1
-        if example is not None and len(examples.setdefault(reason, [])) < 3:
-            examples[reason].append(example[:200])
+    pending = 0  # rows in ``raw``
 
     def flush(final: bool = False) -> None:
-        """Move the buffered posts into an Arrow table; aggregate the buffered tables (into the running
-        aggregate ``big``) once they hold as many rows as it does, or ``fold_rows``. Memory stays
-        O(distinct URLs + fold_rows) however long the dump (repeated URLs collapse at each fold), and
-        every post is aggregated once plus O(1) re-aggregations on average (``big`` at least doubles
-        between folds when URLs are distinct)."""
-        nonlocal big
-        if urls:
-            raw.append(_posts_table(urls, scores, created, subs))
-            urls.clear(), scores.clear(), created.clear(), subs.clear()
-        pending = sum(t.num_rows for t in raw)
+        """Aggregate the buffered posts tables (into the running aggregate ``big``) once they hold as many
+        rows as it does, or ``fold_rows``. Memory stays O(distinct URLs + fold_rows) however long the dump
+        (repeated URLs collapse at each fold), and every post is aggregated once plus O(1)
+        re-aggregations on average (``big`` at least doubles between folds when URLs are distinct)."""
+        nonlocal big, pending
         if raw and (final or pending >= max(big[0].num_rows if big else 0, fold_rows)):
-            m, s = _aggregate_posts(pa.concat_tables(raw), how)
+            m, s = aggregate_posts(pa.concat_tables(raw), how)
             raw.clear()
-            big = _combine([big[0], m], [big[1], s], how) if big else (m, s)
+            pending = 0
+            big = combine([big, (m, s)], how) if big else (m, s)
 
-    append_url, append_score, append_created, append_sub = urls.append, scores.append, created.append, subs.append
-    flush_rows = cfg.flush_rows
-    match = excluded.match if excluded else None
-    host_hits: dict[str, str | None] = {}  # host → excluded entry (hosts repeat far more than URLs)
-    no_hit = object()
-
-    for batch in iter_line_batches(path, report, chunk_bytes=cfg.chunk_bytes):
-        for line in batch:
-            try:
-                s = decode(line)
-            except ValidationError:  # a field of an unexpected type: decode leniently
-                s = lenient_decode(line)
-            except DecodeError:
-                s = None
-            if s is None:
-                report.note_malformed(line)
-                continue
-            if drop_self and (s.is_self or (s.domain is not None and s.domain.startswith("self."))):
-                skip("self_post")
-                continue
-            if drop_nsfw and s.over_18:
-                skip("nsfw")
-                continue
-            if drop_del:
-                sel = s.selftext
-                rbc = s.removed_by_category
-                if sel == DELETED_RAW or rbc in _DELETED_BY:
-                    skip("deleted", s.url)
-                    continue
-                if sel == REMOVED_RAW or rbc is not None:
-                    skip("removed", s.url)
-                    continue
-            raw_url = s.url
-            if not raw_url:
-                skip("no_url")
-                continue
-            parts = normalize_url_host(reddit_url(raw_url) if "&" in raw_url else raw_url)
-            if parts is None:
-                skip("bad_url", raw_url)
-                continue
-            key, host = parts
-            if match is not None:
-                hit = host_hits.get(host, no_hit)
-                if hit is no_hit:
-                    if len(host_hits) >= 100_000:  # bounded memory
-                        host_hits.clear()
-                    hit = host_hits[host] = match(host)
-                if hit is not None:
-                    skip(reasons[hit], raw_url)
-                    continue
-            if media and key.partition("?")[0].lower().endswith(MEDIA_EXTENSIONS):
-                skip("media_file", raw_url)
-                continue
-            score = s.score
-            if type(score) is not int:
-                score = as_int(score)
-                if score is None:
-                    skip("no_score", raw_url)
-                    continue
-            t = s.created_utc
-            append_url(key)
-            append_score(score)
-            append_created(t if type(t) is int else as_int(t))
-            append_sub(s.subreddit)
-            if len(urls) >= flush_rows:
-                flush()
-    flush(final=True)
+    for block in iter_line_blocks(path, report, chunk_bytes=cfg.chunk_bytes):
+        subs = decode_block(block, report)
+        if not subs:
+            continue
+        posts, code, urls = scanner.scan(subs)
+        counts += np.bincount(code, minlength=len(counts))
+        for reason in _EXAMPLE_REASONS:
+            got = examples.setdefault(reason, [])
+            if len(got) < 3 and counts[_CODE[reason]]:
+                for i in np.flatnonzero(code == _CODE[reason])[: 3 - len(got)].tolist():
+                    got.append((urls[i] or "")[:200])
+        if posts.num_rows:
+            raw.append(posts)
+            pending += posts.num_rows
+            flush()
+    tail = POSTS_SCHEMA.empty_table()
+    if raw_tail and raw:
+        tail = pa.concat_tables(raw)
+    else:
+        flush(final=True)
+    examples = {k: v for k, v in examples.items() if v}
+    skipped = {r: int(counts[_CODE[r]]) for r in SKIP_ORDER if counts[_CODE[r]]}
     main, sub = big if big else (MAIN_SCHEMA.empty_table(), SUBS_SCHEMA.empty_table())
 
     c = Counters(documents_in=report.lines)
@@ -307,87 +306,19 @@ def scan_dump(path: str, config: KarmaBuildConfig | None = None) -> Partial:
     c.extra = {"files": 1, "files_read": 0 if report.error and report.error.startswith("unreadable") else 1,
                "bytes_decompressed": report.bytes_in, "formats": {report.format or "unknown": 1},
                "examples": examples, "problem_files": problems}
-    return Partial(main, sub, c)
-
-
-def url_buckets(urls: pa.Array | pa.ChunkedArray, n: int) -> np.ndarray:
-    """A bucket in ``[0, n)`` per URL from a hash of its bytes (vectorized; the same in every process,
-    unlike Python's ``hash``), so the rows of one URL land in the same bucket in every partial."""
-    arr = urls.combine_chunks() if isinstance(urls, pa.ChunkedArray) else urls
-    if n <= 1 or len(arr) == 0:
-        return np.zeros(len(arr), dtype=np.int64)
-    arr = arr.cast(pa.large_string())
-    off = np.frombuffer(arr.buffers()[1], dtype=np.int64)[arr.offset : arr.offset + len(arr) + 1]
-    lo, hi = int(off[0]), int(off[-1])
-    data = np.frombuffer(arr.buffers()[2], dtype=np.uint8)[lo:hi] if hi > lo else np.zeros(0, np.uint8)
-    starts, ends = off[:-1] - lo, off[1:] - lo
-    lengths = ends - starts
-    pos = np.arange(hi - lo, dtype=np.uint64) - np.repeat(starts, lengths).astype(np.uint64)  # index in its URL
-    vals = (data.astype(np.uint64) + np.uint64(1)) * (pos * np.uint64(0x9E3779B97F4A7C15) + np.uint64(0x632BE5AB))
-    cs = np.concatenate([np.zeros(1, np.uint64), np.cumsum(vals, dtype=np.uint64)])
-    h = (cs[ends] - cs[starts]) * np.uint64(0xBF58476D1CE4E5B9)
-    return ((h >> np.uint64(33)) % np.uint64(n)).astype(np.int64)
-
-
-def split_partial(part: Partial, n: int) -> list[Partial]:
-    """``part`` as ``n`` hash buckets of its URLs; the counters go with bucket 0 (others get empty ones)."""
-    if n <= 1:
-        return [part]
-    bm, bs = url_buckets(part.main["url"], n), url_buckets(part.subs["url"], n)
-    return [Partial(part.main.filter(pa.array(bm == b)), part.subs.filter(pa.array(bs == b)),
-                    part.counters if b == 0 else Counters()) for b in range(n)]
+    return Partial(main, sub, c, tail)
 
 
 def scan_dump_split(path: str, config: KarmaBuildConfig, n: int) -> list[Partial]:
     """:func:`scan_dump`, split into ``n`` URL hash buckets (the map task of the Dask run)."""
-    return split_partial(scan_dump(path, config), n)
-
-
-def merge_partials(parts: list[Partial], aggregate: str = "best") -> Partial:
-    """Reduce step: combine the aggregates of several dump files (associative; a tree of these)."""
-    counters = Counters()
-    for p in parts:
-        counters = counters.merge(p.counters)
-    ex = counters.extra.get("examples", {})
-    counters.extra["examples"] = {k: v[:3] for k, v in ex.items()}
-    main, sub = _combine([p.main for p in parts], [p.subs for p in parts], aggregate)
-    return Partial(main, sub, counters)
-
-
-def _top_subreddits(subs: pa.Table, k: int) -> pa.Table:
-    """url → list of its ``k`` most-posted subreddits (ties by name)."""
-    if subs.num_rows == 0 or k == 0:
-        return pa.table({"url": pa.array([], pa.string()), "subreddits": pa.array([], pa.list_(pa.string()))})
-    s = subs.sort_by([("url", "ascending"), ("n", "descending"), ("subreddit", "ascending")])
-    u = s["url"]
-    n = s.num_rows
-    is_start = np.ones(n, dtype=bool)
-    if n > 1:
-        is_start[1:] = pc.not_equal(u.slice(1), u.slice(0, n - 1)).to_numpy(zero_copy_only=False)
-    idx = np.arange(n)
-    rank = idx - np.maximum.accumulate(np.where(is_start, idx, 0))
-    s = s.filter(pa.array(rank < k))
-    top = s.group_by("url", use_threads=False).aggregate([("subreddit", "list")])
-    return top.rename_columns(["url", "subreddits"])
+    return split_partial(scan_dump(path, config, raw_tail=True), n)
 
 
 def finalize(partial: Partial, config: KarmaBuildConfig) -> tuple[pa.Table, pa.Table]:
     """(kept, below): URLs with ``karma >= min_karma`` in the table schema, sorted by URL; and the rest."""
-    main = partial.main
-    keep = pc.greater_equal(main["karma"], config.min_karma)
-    kept, below = main.filter(keep), main.filter(pc.invert(keep))
-    subs = partial.subs.filter(pc.is_in(partial.subs["url"], value_set=kept["url"]))
-    top = _top_subreddits(subs, config.top_subreddits)
-    # Arrow joins cannot carry list columns: look each URL up in ``top`` instead (missing → null)
-    idx = pc.index_in(kept["url"], value_set=top["url"])
-    table = kept.append_column("subreddits", top["subreddits"].take(idx)).sort_by("url")
-    table = table.set_column(table.schema.get_field_index("first_seen"), "first_seen",
-                             table["first_seen"].cast(pa.timestamp("s", tz="UTC")))
-    table = table.select(TABLE_SCHEMA.names).cast(TABLE_SCHEMA)
     meta = {"min_karma": config.min_karma, "aggregate": config.aggregate,
             "config": config.model_dump(mode="json")}
-    table = table.replace_schema_metadata({META_KEY: json.dumps(meta).encode()})
-    return table, below.sort_by("url")
+    return _finalize(partial, config.min_karma, config.top_subreddits, meta)
 
 
 def write_bucket(partial: Partial, out_dir: str, config: KarmaBuildConfig, keep_removed: bool = False,
@@ -398,6 +329,7 @@ def write_bucket(partial: Partial, out_dir: str, config: KarmaBuildConfig, keep_
     from corpus_forge.io import write_parquet_atomic
     from corpus_forge.schema import with_reason
 
+    partial = partial.aggregated(config.aggregate)
     table, below = finalize(partial, config)
     name = TABLE_FILE if part is None else f"karma-part-{part:05d}.parquet"
     write_parquet_atomic(table, os.path.join(out_dir, name))
@@ -529,7 +461,7 @@ def build_local(inputs: list[str], out_dir: str, config: KarmaBuildConfig | None
 
     cfg = config or KarmaBuildConfig()
     _clear_tables(out_dir)
-    parts = [scan_dump(f, cfg) for f in expand_inputs(inputs)]
+    parts = [scan_dump(f, cfg, raw_tail=True) for f in expand_inputs(inputs)]
     return write_table(merge_partials(parts, cfg.aggregate), out_dir, cfg, keep_removed)
 
 

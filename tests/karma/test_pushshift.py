@@ -201,3 +201,34 @@ def test_reddit_html_escaping_is_undone() -> None:
 def test_as_int_coerces_the_schemas_number_spellings() -> None:
     assert [as_int(v) for v in (3, 3.9, "17", "1706745600.0", None, "abc", float("nan"), [1])] == [
         3, 3, 17, 1706745600, None, None, None, None]
+
+
+def test_block_decoding_counts_lines_as_the_line_by_line_reader() -> None:
+    """``decode_block`` decodes a clean block in one call, but a JSON object spread over lines or two on
+    one line must still count as malformed lines, exactly as reading line by line does."""
+    from filters.pushshift import decode_block, decode_line
+
+    good = raw_lines(RS_07)[:50]
+    blocks = {
+        "clean": b"\n".join(good) + b"\n",
+        "no final newline": b"\n".join(good),
+        "blank lines": b"\n".join(good[:10]) + b"\n\n  \n" + b"\n".join(good[10:]) + b"\n",
+        "pretty-printed": (b"\n".join(good[:5]) + b'\n{"url":\n "http://x.example/", "score": 3}\n'
+                           + b"\n".join(good[5:])),
+        "two on a line": b"\n".join(good[:5]) + b"\n" + good[5] + good[6] + b"\n" + b"\n".join(good[7:]) + b"\n",
+        "odd type": b"\n".join(good[:5]) + b'\n{"url": 7, "score": "4"}\n' + b"\n".join(good[5:]) + b"\n",
+    }
+    for name, block in blocks.items():
+        report, ref = ReadReport("b"), ReadReport("r")
+        subs = decode_block(block, report)
+        lines = [ln for ln in block.split(b"\n") if ln.strip()]
+        want = [s for s in map(decode_line, lines) if s is not None]
+        ref.lines, ref.malformed = len(lines), len(lines) - len(want)
+        assert (report.lines, report.malformed) == (ref.lines, ref.malformed), name
+        assert [(s.url, s.score) for s in subs] == [(s.url, s.score) for s in want], name
+    assert ReadReport("x").malformed == 0
+
+
+def test_numbers_beyond_int64_are_not_numbers() -> None:
+    assert as_int(2**70) is None and as_int("1e300") is None and as_int(-(2**63)) is None
+    assert as_int(2**61) == 2**61 and as_int("12.7") == 12 and as_int(True) is None

@@ -165,3 +165,61 @@ def test_domain_set_matches_subdomains_on_label_boundaries() -> None:
     assert ds.match("flic.kr") == "flic.kr"
     assert ds.match(None) is None
     assert "en.wikipedia.org" in ds and "example.org" not in ds
+
+
+def _variants(urls: list[str]) -> list[str]:
+    """Each real URL, and spellings that take every branch of the columnar path: trailing slashes and
+    empty queries, tracking and empty pairs, several pairs (plain and ``&amp;``), fragments, dot segments,
+    escapes, quotes, case, ``www.``."""
+    tails = ("/", "//", "?", "/?", "??", "#x", "#!x", "?a=1", "?a=1/", "?a?b", "?utm_source=x", "?UTM_x",
+             "?fbclid", "?fbclidx=1", "?b=2&a=1", "?a=1&&b=2", "?utm_source=x&a=1", "?a=1&fbclid=3", "?&",
+             "?a&amp;b", "/?x=1&y=2", "?a=1&amp;lt;b", "?a=&b=", "?UTM_X=1&b", "?b&amp;a&amp;", "?a=1&b=2#f",
+             "?a=1&b=%41", "'", '"', " ", "/./a", "/.x", "/..x", "/...", "/../", "?a=/.", ".", "%41", "&amp;b")
+    out = []
+    for u in urls:
+        if not u:
+            continue
+        out += [u + t for t in tails]
+        out += [u.upper(), u.replace("http://", "HTTP://WWW."), u.replace("://", "://www."),
+                u.replace(".com", ".com.")]
+    return urls + out + [None, "", "http://", "http://www./", "http://www.", "https://WWW.COM./A/", "http://a..b/",
+                         "http://x.com:80/", "http://_x.com/", "ftp://x.com/a", "x.com/a?b=1&a=2"]
+
+
+@pytest.mark.parametrize("amp", [False, True])
+def test_columnar_normalization_equals_the_one_url_function(amp: bool) -> None:
+    """``normalize_urls`` (Arrow kernels for plain URLs, the scalar function for the rest) gives exactly
+    ``normalize_url`` on ~1,400 real URLs and ~60,000 variants of them; with ``amp_entities`` it gives
+    ``normalize_url`` of the Reddit-unescaped URL."""
+    from filters.pushshift import reddit_url
+    from filters.url_normalize import normalize_urls
+
+    urls = _variants(real_urls())
+    assert len(urls) > 50_000
+
+    def one(u: str) -> str | None:
+        return normalize_url(reddit_url(u) if amp and "&" in u else u)
+
+    got = normalize_urls(urls, one if amp else None, amp_entities=amp).to_pylist()
+    want = [one(u) if u else None for u in urls]
+    assert [(u, g, w) for u, g, w in zip(urls, got, want, strict=True) if g != w] == []
+    # the columnar path really carries most real URLs (else this test would only test the fallback)
+    calls = []
+    normalize_urls(real_urls(), lambda u: calls.append(u) or normalize_url(u))
+    assert len(calls) < 0.15 * len(real_urls())
+
+
+def test_domains_regex_matches_keys_like_the_domain_set() -> None:
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    from filters.url_normalize import domains_regex
+
+    domains = ["imgur.com", "WWW.Flickr.com", "redd.it", "co.uk.example"]
+    ds = DomainSet(domains)
+    keys = [k for k in map(normalize_url, _variants(real_urls())[:20_000]) if k is not None]
+    keys += ["imgur.com", "i.imgur.com/a.png", "notimgur.com/x", "imgur.com.evil.org/x", "flickr.com:8080/p",
+             "redd.it?x=1", "a.b.co.uk.example/x", "uk.example/x", "imgur.co"]
+    hit = pc.match_substring_regex(pa.array(keys), domains_regex(domains)).to_pylist()
+    want = [ds.match(url_host("http://" + k)) is not None for k in keys]
+    assert hit == want and sum(hit) >= 5
