@@ -4,11 +4,16 @@ WebText kept the pages that Reddit posts with at least 3 karma link to. This bui
 
     corpus-forge karma build RS_2019-*.zst --out karma_table/ [--min-karma 3] [--aggregate best|sum]
 
-Map (one Dask task per dump file, :func:`scan_dump`, a pure function): stream the dump, drop posts that
-are not links to pages, normalize each URL (:mod:`filters.url_normalize`) and aggregate per URL into a
-small Arrow table every ``flush_rows`` posts (bounded memory), then split it into one hash bucket of URLs
-per Dask worker (:func:`url_buckets`). Reduce, per bucket and in parallel: a tree of :func:`merge_partials`
-tasks, then :func:`finalize` keeps URLs with ``karma >= min_karma`` and writes the bucket's part
+Map (one Dask task per dump file, :func:`scan_dump`, a pure function): stream the dump in blocks of
+whole lines, decode each block in one ``msgspec`` call and work on it column by column: skip posts that
+are not links to pages, normalize the URLs (:func:`filters.url_normalize.normalize_urls`: Arrow kernels
+for plain URLs, the one-URL function for the rest), check domains and file types with Arrow regexes.
+Posts stay raw in Arrow tables; every ``8 * flush_rows`` posts (at most) they are folded into per-URL
+aggregates (bounded memory when URLs repeat), and what is left at the end goes to the reduce raw, to be
+grouped once there (:mod:`pipelines.karma_aggregate`). The map's output is split into one hash bucket
+of URLs per Dask worker (:func:`url_buckets`). Reduce, per bucket and in parallel: a tree of
+:func:`merge_partials` tasks, then :func:`finalize` keeps URLs with ``karma >= min_karma`` and writes the
+bucket's part
 
     TABLE_DIR/karma-part-BBBBB.parquet   url (normalized key), karma, posts, subreddits (top 3 by posts),
                                          first_seen; each URL in exactly one part, each part sorted by URL
@@ -315,7 +320,8 @@ def scan_dump_split(path: str, config: KarmaBuildConfig, n: int) -> list[Partial
 
 
 def finalize(partial: Partial, config: KarmaBuildConfig) -> tuple[pa.Table, pa.Table]:
-    """(kept, below): URLs with ``karma >= min_karma`` in the table schema, sorted by URL; and the rest."""
+    """(kept, below): URLs with ``karma >= min_karma`` in the table schema, sorted by URL; and the rest
+    (not sorted)."""
     meta = {"min_karma": config.min_karma, "aggregate": config.aggregate,
             "config": config.model_dump(mode="json")}
     return _finalize(partial, config.min_karma, config.top_subreddits, meta)
@@ -336,7 +342,7 @@ def write_bucket(partial: Partial, out_dir: str, config: KarmaBuildConfig, keep_
     if keep_removed:
         below = below.set_column(below.schema.get_field_index("first_seen"), "first_seen",
                                  below["first_seen"].cast(pa.timestamp("s", tz="UTC")))
-        write_parquet_atomic(with_reason(below, "low_karma"),
+        write_parquet_atomic(with_reason(below.sort_by("url"), "low_karma"),
                              os.path.join(out_dir, "removed", f"part-{part or 0:05d}.parquet"))
     return partial.counters, partial.main.num_rows, table.num_rows
 

@@ -193,7 +193,7 @@ def _subreddit_lists(kept: pa.Table, subs: pa.Table, k: int) -> pa.Array:
 
 def finalize(partial: Partial, min_karma: int, top_subreddits: int, meta: dict) -> tuple[pa.Table, pa.Table]:
     """(kept, below): URLs with ``karma >= min_karma`` in the table schema, sorted by URL, with ``meta``
-    as the schema's metadata; and the rest (url, karma, posts, first_seen)."""
+    as the schema's metadata; and the rest (url, karma, posts, first_seen), not sorted."""
     main = partial.main
     keep = pc.greater_equal(main["karma"], min_karma)
     kept, below = main.filter(keep), main.filter(pc.invert(keep))
@@ -202,4 +202,4 @@ def finalize(partial: Partial, min_karma: int, top_subreddits: int, meta: dict) 
                              table["first_seen"].cast(pa.timestamp("s", tz="UTC")))
     table = table.select(TABLE_SCHEMA.names).cast(TABLE_SCHEMA).sort_by("url")
     table = table.replace_schema_metadata({META_KEY: json.dumps(meta).encode()})
-    return table, below.select(["url", "karma", "posts", "first_seen"]).sort_by("url")
+    return table, below.select(["url", "karma", "posts", "first_seen"])
