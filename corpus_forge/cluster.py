@@ -12,6 +12,12 @@ from rich.console import Console
 console = Console(stderr=True)
 
 SCHEDULER_ENV = "DASK_SCHEDULER_ADDRESS"
+# Dask's nanny starts workers with MALLOC_TRIM_THRESHOLD_=65536, which also turns off glibc's adaptive mmap
+# threshold: every allocation over 128 KiB becomes an mmap + page faults + munmap. Our stages allocate
+# MiB-sized buffers all the time (decompressed blocks, Arrow columns); measured on ``karma build``'s map
+# task: 3.5 s in a plain process, 5.2 s with that variable (bench/karma.py). Unset for the workers we
+# start; ``corpus_forge/dask.yaml`` does the same for cluster workers (the Docker image installs it).
+WORKER_ENV_CONFIG = {"distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None}
 
 
 def default_workers() -> int:
@@ -25,6 +31,7 @@ def get_client(scheduler: str | None = None, workers: int | None = None, quiet: 
     ``scheduler`` (or ``$DASK_SCHEDULER_ADDRESS``) connects to a running cluster; otherwise an embedded
     LocalCluster with ``workers`` single-threaded worker processes starts and stops with the block.
     """
+    import dask
     from distributed import Client, LocalCluster
 
     address = scheduler or os.environ.get(SCHEDULER_ENV)
@@ -40,7 +47,7 @@ def get_client(scheduler: str | None = None, workers: int | None = None, quiet: 
     n = workers or default_workers()
     for name in ("distributed", "distributed.worker", "distributed.scheduler", "distributed.nanny"):
         logging.getLogger(name).setLevel(logging.ERROR)
-    with LocalCluster(
+    with dask.config.set(WORKER_ENV_CONFIG), LocalCluster(
         n_workers=n,
         threads_per_worker=1,
         processes=True,

@@ -174,7 +174,9 @@ class _BatchScanner:
 
         self.cfg = cfg
         _, reasons = excluded_domains(cfg)
-        # one RE2 pattern per reason, over the keys (whose host part is normalized), in SKIP_ORDER
+        # one RE2 pattern for all excluded domains over the keys (whose host part is normalized), then one
+        # per reason (in SKIP_ORDER) over the few keys that hit
+        self.domains_re = domains_regex(reasons) if reasons else None
         self.domain_res = [(r, domains_regex(d for d, why in reasons.items() if why == r))
                            for r in SKIP_ORDER if r in set(reasons.values())]
         self.fallback = lambda u: normalize_url(reddit_url(u) if "&" in u else u)
@@ -221,9 +223,14 @@ class _BatchScanner:
         keys = normalize_urls(todo, self.fallback, amp_entities=True)
         live = code == 0
         code[live & ~pc.is_valid(keys).to_numpy(zero_copy_only=False)] = _CODE["bad_url"]
-        for reason, pattern in self.domain_res:
-            hit = pc.fill_null(pc.match_substring_regex(keys, pattern), False).to_numpy(zero_copy_only=False)
-            code[(code == 0) & hit] = _CODE[reason]
+        if self.domains_re is not None:
+            hit = pc.fill_null(pc.match_substring_regex(keys, self.domains_re), False).to_numpy(zero_copy_only=False)
+            rows = np.flatnonzero(hit & (code == 0))
+            if len(rows):
+                hit_keys = keys.take(pa.array(rows))
+                for reason, pattern in self.domain_res:
+                    mine = pc.match_substring_regex(hit_keys, pattern).to_numpy(zero_copy_only=False)
+                    code[rows[mine & (code[rows] == 0)]] = _CODE[reason]
         if self.cfg.drop_image_hosts:
             media = pc.fill_null(pc.match_substring_regex(keys, _MEDIA_RE), False).to_numpy(zero_copy_only=False)
             code[(code == 0) & media] = _CODE["media_file"]

@@ -64,13 +64,26 @@ def _multi(main: pa.Table) -> pa.Array:
     return pc.fill_null(pc.not_equal(main["sub_min"], main["sub_max"]), False)
 
 
+def _ranked(table: pa.Table, columns: list[str]) -> tuple[pa.Table, pa.Array]:
+    """``table`` with ``<column>_rank`` int32 columns: each string's index in the sorted dictionary of all
+    their values (returned too). Acero's min/max of these ints is the strings' min/max at a third of the
+    cost of min/max on the strings themselves."""
+    d = pc.unique(pa.chunked_array([c for name in columns for c in table[name].chunks], pa.string())).drop_null()
+    d = d.take(pc.sort_indices(d))
+    for name in columns:
+        table = table.append_column(f"{name}_rank", pc.index_in(table[name], value_set=d))
+    return table, d
+
+
 def aggregate_posts(posts: pa.Table, how: str) -> tuple[pa.Table, pa.Table]:
     """Raw posts → (main, subs)."""
-    g = posts.group_by("url", use_threads=False).aggregate(
-        [("score", _agg(how)), ("score", "count"), ("created", "min"), ("subreddit", "min"),
-         ("subreddit", "max"), ("subreddit", "count")])
-    main = g.select(["url", f"score_{_agg(how)}", "score_count", "created_min", "subreddit_min",
-                     "subreddit_max", "subreddit_count"]).rename_columns(MAIN_SCHEMA.names).cast(MAIN_SCHEMA)
+    t, d = _ranked(posts, ["subreddit"])
+    g = t.group_by("url", use_threads=False).aggregate(
+        [("score", _agg(how)), ("score", "count"), ("created", "min"), ("subreddit_rank", "min"),
+         ("subreddit_rank", "max"), ("subreddit", "count")])
+    main = pa.table({"url": g["url"], "karma": g[f"score_{_agg(how)}"], "posts": g["score_count"],
+                     "first_seen": g["created_min"], "sub_min": d.take(g["subreddit_rank_min"]),
+                     "sub_max": d.take(g["subreddit_rank_max"]), "sub_n": g["subreddit_count"]}).cast(MAIN_SCHEMA)
     multi = main.filter(_multi(main))
     if not multi.num_rows:
         return main, SUBS_SCHEMA.empty_table()
@@ -84,11 +97,13 @@ def combine(parts: list[tuple[pa.Table, pa.Table]], how: str) -> tuple[pa.Table,
     """Merge aggregated (main, subs) pairs."""
     if len(parts) == 1:
         return parts[0]
-    g = pa.concat_tables([m for m, _ in parts]).group_by("url", use_threads=False).aggregate(
-        [("karma", _agg(how)), ("posts", "sum"), ("first_seen", "min"), ("sub_min", "min"), ("sub_max", "max"),
-         ("sub_n", "sum")])
-    main = g.select(["url", f"karma_{_agg(how)}", "posts_sum", "first_seen_min", "sub_min_min", "sub_max_max",
-                     "sub_n_sum"]).rename_columns(MAIN_SCHEMA.names).cast(MAIN_SCHEMA)
+    t, d = _ranked(pa.concat_tables([m for m, _ in parts]), ["sub_min", "sub_max"])
+    g = t.group_by("url", use_threads=False).aggregate(
+        [("karma", _agg(how)), ("posts", "sum"), ("first_seen", "min"), ("sub_min_rank", "min"),
+         ("sub_max_rank", "max"), ("sub_n", "sum")])
+    main = pa.table({"url": g["url"], "karma": g[f"karma_{_agg(how)}"], "posts": g["posts_sum"],
+                     "first_seen": g["first_seen_min"], "sub_min": d.take(g["sub_min_rank_min"]),
+                     "sub_max": d.take(g["sub_max_rank_max"]), "sub_n": g["sub_n_sum"]}).cast(MAIN_SCHEMA)
     multi = main.filter(_multi(main))["url"]
     if not len(multi):
         return main, SUBS_SCHEMA.empty_table()
