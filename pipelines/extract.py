@@ -66,7 +66,7 @@ class ExtractConfig(StageConfig):
     max_html_bytes: int = Field(2 * 2**20, gt=0, description="larger payloads are counted as too_large")
     time_limit: float = Field(5.0, ge=0, description="seconds per page for trafilatura; 0 = none")
     # trafilatura: fast (= no_fallback) scored the same F1 as the default on the article-extraction
-    # benchmark at ~1.8x the speed (bench/trafilatura_settings.py).
+    # benchmark at 1.31x its speed here (the issue quoted ~1.8x; bench/trafilatura_settings.py).
     fast: bool = True
     favor_precision: bool = False
     favor_recall: bool = False
@@ -103,6 +103,7 @@ class ExtractStage(Stage):
     def __init__(self, config: ExtractConfig | None = None) -> None:
         self.config = config or ExtractConfig()
         self._url_filters: list[Any] | None = None
+        self._extractor: Any = None
 
     def __getstate__(self) -> dict[str, Any]:
         return {"config": self.config}
@@ -110,6 +111,7 @@ class ExtractStage(Stage):
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.config = state["config"]
         self._url_filters = None
+        self._extractor = None
 
     # ---- partitions -------------------------------------------------------------------------
     def partitions(self, inputs: list[str]) -> list[Partition]:
@@ -144,14 +146,16 @@ class ExtractStage(Stage):
         return self._url_filters
 
     def _extract_text(self, html: str, url: str | None) -> str | None:
-        import trafilatura
+        """trafilatura's text of ``html``, through :mod:`pipelines.trafilatura_fast` (the same text as
+        ``trafilatura.extract``, ~20% less CPU; plain ``trafilatura.extract`` where it does not apply)."""
+        if self._extractor is None:
+            from pipelines.trafilatura_fast import FastTrafilatura
 
-        c = self.config
-        return trafilatura.extract(
-            html, url=url, fast=c.fast, favor_precision=c.favor_precision, favor_recall=c.favor_recall,
-            include_comments=c.include_comments, include_tables=c.include_tables,
-            deduplicate=c.deduplicate, output_format="txt", with_metadata=False,
-        )
+            c = self.config
+            self._extractor = FastTrafilatura(
+                fast=c.fast, favor_precision=c.favor_precision, favor_recall=c.favor_recall,
+                include_comments=c.include_comments, include_tables=c.include_tables, deduplicate=c.deduplicate)
+        return self._extractor.extract(html, url)
 
     # ---- one record -------------------------------------------------------------------------
     def _handle(self, record: Any, path: str, offset: int, counters: Counters,
