@@ -4,7 +4,7 @@ output_format="txt", with_metadata=False, favor_precision=P, favor_recall=R, inc
 Only for trafilatura 2.3.1 with fast=True, include_comments=False, deduplicate=False (other versions or options:
 plain ``trafilatura.extract``). It re-implements ``bare_extraction`` + ``trafilatura_sequence`` for that option
 set (no metadata, no comments, no compare_extraction/justext since fast) and changes only how the same
-result is computed; nothing in trafilatura is patched (datatrove in the same process is untouched):
+result is computed (the one change inside trafilatura, 5., keeps every result as it is):
 
 1. our own HTML parser, identical to ``trafilatura.utils.HTML_PARSER`` but with a C-level element class
    lookup (every element an ``HtmlElement``) instead of lxml.html's Python ``HtmlElementClassLookup.lookup``,
@@ -16,7 +16,9 @@ result is computed; nothing in trafilatura is patched (datatrove in the same pro
    decide (on 364 of 781 pages the gate runs; the bound decides 268 of them);
 4. ``repair_faulty_html``: the whole-page INVALID_XML_CHARS regex only runs when such a character is
    present; the DOCTYPE step only rebuilds the page string when it changes it;
-5. the raw-tree prune XPaths with ``re:test(@a, P)`` guarded as ``(@a and re:test(@a, P))``.
+5. the XPaths with ``re:test(@a, P)`` guarded as ``(@a and re:test(@a, P))``: the raw-tree prune lists
+   (our copies) and the lists ``extract_content`` uses (``trafilatura.main_extractor``'s module globals,
+   replaced once per process: :func:`install_guarded_xpaths`; same node sets, so same text for any caller).
 
 Checked identical to trafilatura.extract on all 4,172 pages of the 7 web_extraction sets.
 """
@@ -48,18 +50,41 @@ _PARSER.set_element_class_lookup(ElementDefaultClassLookup(
 
 
 # 5. guarded re:test
+_ATTRS = r"@[\w-]+(?:\s*\|\s*@[\w-]+)*"  # an attribute, or a union of attributes (@id|@class)
+
+
 def _guard_retest(path: str) -> str:
-    """re:test(@a, P) -> (@a and re:test(@a, P)). lxml's re:test reads an absent attribute as '', which
-    P does not match (checked), so the node set is the same; the Python-level re:test callback then
-    runs only on elements that carry the attribute."""
-    for pat in re.findall(r"re:test\(@[\w-]+, '([^']*)'", path):
+    """re:test(A, P) -> (A and re:test(A, P)) for an attribute (or union of attributes) A. lxml's re:test
+    reads an absent attribute as '', which P does not match (checked), so the node set is the same; the
+    Python-level re:test callback then runs only on elements that carry the attribute."""
+    for pat in re.findall(rf"re:test\({_ATTRS}, '([^']*)'", path):
         if re.search(pat, ""):
             return path
-    return re.sub(r"re:test\((@[\w-]+), ('[^']*'(?:, '[^']*')?)\)", r"(\1 and re:test(\1, \2))", path)
+    return re.sub(rf"re:test\(({_ATTRS}), ('[^']*'(?:, '[^']*')?)\)", r"((\1) and re:test(\1, \2))", path)
 
 
 def _guarded(xpaths: list[XPath]) -> list[XPath]:
     return [XPath(_guard_retest(xp.path), namespaces={"re": REGEXP_NS}) for xp in xpaths]
+
+
+# The XPaths that extract_content evaluates (module globals of trafilatura.main_extractor), guarded the same
+# way. Installed once per process by FastTrafilatura (trafilatura 2.3.1 only): it changes how fast, never
+# what, any trafilatura call in the process selects.
+_MAIN_EXTRACTOR_XPATHS = ("BODY_XPATH", "OVERALL_DISCARD_XPATH", "PRECISION_DISCARD_XPATH", "TEASER_DISCARD_XPATH",
+                          "COMMENTS_XPATH", "COMMENTS_DISCARD_XPATH")
+_installed = False
+
+
+def install_guarded_xpaths() -> None:
+    """Replace trafilatura.main_extractor's XPath lists by their guarded equivalents (idempotent)."""
+    global _installed
+    if _installed:
+        return
+    from trafilatura import main_extractor
+
+    for name in _MAIN_EXTRACTOR_XPATHS:
+        setattr(main_extractor, name, _guarded(getattr(main_extractor, name)))
+    _installed = True
 
 
 _RAW_PRUNE = _guarded(RAW_TREE_PRUNE_XPATH)
@@ -164,6 +189,8 @@ class FastTrafilatura:
                            deduplicate=deduplicate, output_format="txt", with_metadata=False)
         self.supported = (trafilatura.__version__ == SUPPORTED_VERSION and fast and not include_comments
                           and not deduplicate)
+        if self.supported:
+            install_guarded_xpaths()
         # 2. one Extractor for all calls (url only feeds options.url/source, unused on this path)
         self.options = Extractor(config=DEFAULT_CONFIG, output_format="txt", fast=fast,
                                  precision=favor_precision, recall=favor_recall, comments=include_comments,
