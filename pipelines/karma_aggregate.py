@@ -75,15 +75,22 @@ def _ranked(table: pa.Table, columns: list[str]) -> tuple[pa.Table, pa.Array]:
     return table, d
 
 
+def _group_main(t: pa.Table, d: pa.Array, how: str, cols: tuple[str, str, str, str, str, str]) -> pa.Table:
+    """Group ``t`` by url into a MAIN_SCHEMA table; ``cols`` name t's karma, posts, first_seen, min- and
+    max-subreddit rank and subreddit-count columns (ranks into ``d``, see :func:`_ranked`)."""
+    karma, posts, first, lo, hi, n = cols
+    how_posts, how_n = ("count", "count") if karma == "score" else ("sum", "sum")
+    g = t.group_by("url", use_threads=False).aggregate(
+        [(karma, _agg(how)), (posts, how_posts), (first, "min"), (lo, "min"), (hi, "max"), (n, how_n)])
+    return pa.table({"url": g["url"], "karma": g[f"{karma}_{_agg(how)}"], "posts": g[f"{posts}_{how_posts}"],
+                     "first_seen": g[f"{first}_min"], "sub_min": d.take(g[f"{lo}_min"]),
+                     "sub_max": d.take(g[f"{hi}_max"]), "sub_n": g[f"{n}_{how_n}"]}).cast(MAIN_SCHEMA)
+
+
 def aggregate_posts(posts: pa.Table, how: str) -> tuple[pa.Table, pa.Table]:
     """Raw posts → (main, subs)."""
     t, d = _ranked(posts, ["subreddit"])
-    g = t.group_by("url", use_threads=False).aggregate(
-        [("score", _agg(how)), ("score", "count"), ("created", "min"), ("subreddit_rank", "min"),
-         ("subreddit_rank", "max"), ("subreddit", "count")])
-    main = pa.table({"url": g["url"], "karma": g[f"score_{_agg(how)}"], "posts": g["score_count"],
-                     "first_seen": g["created_min"], "sub_min": d.take(g["subreddit_rank_min"]),
-                     "sub_max": d.take(g["subreddit_rank_max"]), "sub_n": g["subreddit_count"]}).cast(MAIN_SCHEMA)
+    main = _group_main(t, d, how, ("score", "score", "created", "subreddit_rank", "subreddit_rank", "subreddit"))
     multi = main.filter(_multi(main))
     if not multi.num_rows:
         return main, SUBS_SCHEMA.empty_table()
@@ -98,12 +105,7 @@ def combine(parts: list[tuple[pa.Table, pa.Table]], how: str) -> tuple[pa.Table,
     if len(parts) == 1:
         return parts[0]
     t, d = _ranked(pa.concat_tables([m for m, _ in parts]), ["sub_min", "sub_max"])
-    g = t.group_by("url", use_threads=False).aggregate(
-        [("karma", _agg(how)), ("posts", "sum"), ("first_seen", "min"), ("sub_min_rank", "min"),
-         ("sub_max_rank", "max"), ("sub_n", "sum")])
-    main = pa.table({"url": g["url"], "karma": g[f"karma_{_agg(how)}"], "posts": g["posts_sum"],
-                     "first_seen": g["first_seen_min"], "sub_min": d.take(g["sub_min_rank_min"]),
-                     "sub_max": d.take(g["sub_max_rank_max"]), "sub_n": g["sub_n_sum"]}).cast(MAIN_SCHEMA)
+    main = _group_main(t, d, how, ("karma", "posts", "first_seen", "sub_min_rank", "sub_max_rank", "sub_n"))
     multi = main.filter(_multi(main))["url"]
     if not len(multi):
         return main, SUBS_SCHEMA.empty_table()
