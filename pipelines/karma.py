@@ -260,18 +260,29 @@ def scan_dump(path: str, config: KarmaBuildConfig | None = None, *, raw_tail: bo
     big: tuple[pa.Table, pa.Table] | None = None  # (main, subs) aggregate of the posts folded so far
     fold_rows = 8 * cfg.flush_rows
     pending = 0  # rows in ``raw``
+    threshold = fold_rows  # fold when ``pending`` reaches this
 
     def flush(final: bool = False) -> None:
         """Aggregate the buffered posts tables (into the running aggregate ``big``) once they hold as many
         rows as it does, or ``fold_rows``. Memory stays O(distinct URLs + fold_rows) however long the dump
         (repeated URLs collapse at each fold), and every post is aggregated once plus O(1)
-        re-aggregations on average (``big`` at least doubles between folds when URLs are distinct)."""
-        nonlocal big, pending
-        if raw and (final or pending >= max(big[0].num_rows if big else 0, fold_rows)):
-            m, s = aggregate_posts(pa.concat_tables(raw), how)
-            raw.clear()
-            pending = 0
-            big = combine([big, (m, s)], how) if big else (m, s)
+        re-aggregations on average (``big`` at least doubles between folds when URLs are distinct).
+        Before the first fold, if at least 90% of the buffered posts' URLs are distinct, folding would not
+        shrink them (memory is O(distinct URLs) either way) and would group them twice: they stay raw and
+        the check comes again at twice as many rows."""
+        nonlocal big, pending, threshold
+        if not raw or not (final or pending >= threshold):
+            return
+        t = pa.concat_tables(raw)
+        if not final and big is None and pc.count_distinct(t["url"]).as_py() >= 0.9 * t.num_rows:
+            raw[:] = [t]
+            threshold = 2 * pending
+            return
+        m, s = aggregate_posts(t, how)
+        raw.clear()
+        pending = 0
+        big = combine([big, (m, s)], how) if big else (m, s)
+        threshold = max(big[0].num_rows, fold_rows)
 
     for block in iter_line_blocks(path, report, chunk_bytes=cfg.chunk_bytes):
         subs = decode_block(block, report)

@@ -105,3 +105,23 @@ def test_any_split_and_merge_tree_gives_the_same_table(tmp_path: Path) -> None:
             tree = merge_partials([merge_partials(mine[:2]), mine[2]]) if b % 2 else merge_partials(mine)
             write_bucket(tree, str(out), cfg, part=b)
         assert _table(out) == want
+
+
+def test_distinct_urls_stay_raw_until_the_reduce_and_repeated_ones_fold(tmp_path: Path) -> None:
+    """Folding in the map only pays when URLs repeat: the posts of the real July 2005 dump (nearly every
+    URL distinct) stay raw through every check and give the same table as the default settings; the
+    re-posted URLs fold."""
+    cfg = KarmaBuildConfig(flush_rows=40, chunk_bytes=4096)
+    july = str(DATA / "RS_v2_2005-07.xz")
+    distinct = scan_dump(july, cfg, raw_tail=True)
+    assert distinct.main.num_rows == 0 and distinct.posts.num_rows == distinct.counters.documents_out
+    assert _table_of(build_local([july], str(tmp_path / "small"), cfg), tmp_path / "small") == _table_of(
+        build_local([july], str(tmp_path / "default")), tmp_path / "default")
+    reposted = _write(tmp_path, _posts(3))[0]
+    folded = scan_dump(reposted, cfg, raw_tail=True)
+    assert folded.main.num_rows > 0 and folded.posts.num_rows < 320
+
+
+def _table_of(stats: dict, out: Path) -> dict[str, dict]:
+    assert stats["urls_kept"] > 0
+    return _table(out / "karma.parquet")
