@@ -362,34 +362,43 @@ def _sorted_query_keys(rest: pa.Array, amp_entities: bool) -> pa.Array:
 
 
 def normalize_urls(urls: list[str | None], fallback: Callable[[str], str | None] | None = None, *,
-                   amp_entities: bool = False) -> pa.Array:
+                   amp_entities: bool = False, arr: pa.Array | None = None) -> pa.Array:
     """:func:`normalize_url` over a column: the keys as an Arrow string array, null where a URL has none.
     Plain URLs are normalized by Arrow kernels, the rest one by one by ``fallback`` (default
     :func:`normalize_url`; a source-specific unescape goes there: the URLs Arrow does contain no other
-    ``&`` than query separators). With ``amp_entities`` (Reddit's escaping) ``&amp;`` separates too."""
+    ``&`` than query separators). With ``amp_entities`` (Reddit's escaping) ``&amp;`` separates too.
+    ``arr``: ``urls`` already as an Arrow string array (saves converting them again)."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
     one = fallback or normalize_url
-    arr = pa.array(urls, pa.string())
-    noquery = pc.fill_null(pc.match_substring_regex(arr, _ARROW_NOQUERY), False)
-    query = pc.fill_null(pc.and_not(pc.match_substring_regex(arr, _ARROW_QUERY),
-                                    pc.match_substring_regex(arr, _ARROW_TRACKING)), False)
-    pairs = pc.fill_null(pc.match_substring_regex(arr, _ARROW_PAIRS_AMP if amp_entities else _ARROW_PAIRS), False)
-    simple = pc.or_(noquery, query)
+    arr = pa.array(urls, pa.string()) if arr is None else arr
+    handled = np.array(pc.fill_null(pc.match_substring_regex(arr, _ARROW_NOQUERY), False), dtype=bool)
     rest = pc.replace_substring_regex(arr, r"^https?://(?:www\.)?", "")
     # without a query the URL ends in /*\??: trimming trailing '/' and '?' removes exactly that
-    key = pc.if_else(noquery, pc.ascii_rtrim(rest, characters="/?"), rest)
-    if pc.any(pairs).as_py():
-        key = pc.replace_with_mask(key, pairs, _sorted_query_keys(rest.filter(pairs), amp_entities))
-        simple = pc.or_(simple, pairs)
-    others = np.flatnonzero(~simple.to_numpy(zero_copy_only=False))
+    key = pc.if_else(pa.array(handled), pc.ascii_rtrim(rest, characters="/?"), rest)
+    left = np.flatnonzero(~handled)  # the query patterns only run on the URLs the first one did not take
+    if len(left):
+        sub = arr.take(pa.array(left))
+        query = pc.fill_null(pc.and_not(pc.match_substring_regex(sub, _ARROW_QUERY),
+                                        pc.match_substring_regex(sub, _ARROW_TRACKING)), False)
+        handled[left[query.to_numpy(zero_copy_only=False)]] = True  # key = rest, as it is
+        pairs = pc.fill_null(pc.match_substring_regex(sub, _ARROW_PAIRS_AMP if amp_entities else _ARROW_PAIRS),
+                             False).to_numpy(zero_copy_only=False)
+        if pairs.any():
+            rows = left[pairs]
+            mask = np.zeros(len(arr), dtype=bool)
+            mask[rows] = True
+            key = pc.replace_with_mask(key, pa.array(mask), _sorted_query_keys(rest.take(pa.array(rows)),
+                                                                               amp_entities))
+            handled[rows] = True
+    others = np.flatnonzero(~handled)
     if len(others):
         fb: list[str | None] = [None] * len(arr)
         for i in others.tolist():
             u = urls[i]
             fb[i] = one(u) if u else None
-        key = pc.if_else(simple, key, pa.array(fb, pa.string()))
+        key = pc.if_else(pa.array(handled), key, pa.array(fb, pa.string()))
     return key
 
 

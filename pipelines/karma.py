@@ -220,7 +220,7 @@ class _BatchScanner:
         raw = pa.array(todo, pa.string())
         no_url = pc.fill_null(pc.equal(raw, ""), True).to_numpy(zero_copy_only=False)
         code[(code == 0) & no_url] = _CODE["no_url"]
-        keys = normalize_urls(todo, self.fallback, amp_entities=True)
+        keys = normalize_urls(todo, self.fallback, amp_entities=True, arr=raw)
         live = code == 0
         code[live & ~pc.is_valid(keys).to_numpy(zero_copy_only=False)] = _CODE["bad_url"]
         if self.domains_re is not None:
