@@ -9,8 +9,9 @@ whole lines, decode each block in one ``msgspec`` call and work on it column by 
 are not links to pages, normalize the URLs (:func:`filters.url_normalize.normalize_urls`: Arrow kernels
 for plain URLs, the one-URL function for the rest), check domains and file types with Arrow regexes.
 Posts stay raw in Arrow tables; every ``8 * flush_rows`` posts (at most) they are folded into per-URL
-aggregates (bounded memory when URLs repeat), and what is left at the end goes to the reduce raw, to be
-grouped once there (:mod:`pipelines.karma_aggregate`). The map's output is split into one hash bucket
+aggregates when their URLs repeat (bounded memory; posts whose URLs are >= 90% distinct are not folded,
+since that would not shrink them), and what is left at the end goes to the reduce raw, to be grouped once
+there (:mod:`pipelines.karma_aggregate`). The map's output is split into one hash bucket
 of URLs per Dask worker (:func:`url_buckets`). Reduce, per bucket and in parallel: a tree of
 :func:`merge_partials` tasks, then :func:`finalize` keeps URLs with ``karma >= min_karma`` and writes the
 bucket's part
