@@ -35,7 +35,6 @@ __all__ = [
     "host_matches",
     "normalize_host",
     "normalize_url",
-    "normalize_url_host",
     "normalize_urls",
     "url_host",
 ]
@@ -49,10 +48,11 @@ TRACKING_PARAMS: frozenset[str] = frozenset(
     }
 )
 TRACKING_PREFIXES: tuple[str, ...] = ("utm_",)
+# A query pair that is a tracking parameter starts with one of these (Python re and RE2 alike).
+_TRACKING_ALT = "|".join([re.escape(p) for p in TRACKING_PREFIXES]
+                         + [re.escape(p) + "(?:=|$)" for p in sorted(TRACKING_PARAMS)])
 # A single-pair query needs the slow loop only if it may be a tracking parameter.
-_TRACKING = re.compile("^(?:" + "|".join([re.escape(p) for p in TRACKING_PREFIXES]
-                                         + [re.escape(p) + "(?:=|$)" for p in sorted(TRACKING_PARAMS)])
-                       + ")", re.IGNORECASE)
+_TRACKING = re.compile(f"^(?:{_TRACKING_ALT})", re.IGNORECASE)
 
 _UNRESERVED = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~")
 _HEX = frozenset("0123456789abcdefABCDEF")
@@ -176,11 +176,6 @@ def normalize_url(url: str | None) -> str | None:
     """
     parts = _parts(url, True)
     return parts[0] if parts is not None else None
-
-
-def normalize_url_host(url: str | None) -> tuple[str, str] | None:
-    """``(normalize_url(url), its host)``, or ``None``: saves re-parsing the key for domain checks."""
-    return _parts(url, True)
 
 
 def _clean(url: str) -> str:
@@ -319,7 +314,7 @@ def host_matches(host: str | None, domains: DomainSet) -> str | None:
 # need no escaping (no ``%``, ``&`` or quote), no fragment. Their key is the URL less the scheme, a
 # leading ``www.`` and (without a query) trailing slashes and an empty ``?``; with a query, only when the
 # path does not end in ``/`` (the key is then the URL as it is, less scheme and ``www.``). Arrow's C++
-# kernels do that on a whole column; every other URL takes :func:`normalize_url_host`.
+# kernels do that on a whole column; every other URL takes :func:`normalize_url`.
 _PC = r"A-Za-z0-9\-_~!$()*+,;=:@."  # characters of a path segment that need no escaping
 _PCND = _PC.replace(".", "")
 _SEG = rf"/+(?:[{_PCND}][{_PC}]*|\.[{_PCND}][{_PC}]*|\.\.[{_PC}]+)"  # not "." or ".."
@@ -331,11 +326,8 @@ _ARROW_QUERY = rf"^https?://{_HOSTRE}(?:{_SEG})*\?[{_PC}/?]+$"
 _QP = _PC.replace(";", "") + "/?="
 _ARROW_PAIRS = rf"^https?://{_HOSTRE}(?:{_SEG})*/*\?[{_QP}]*(?:&[{_QP}]*)+$"
 _ARROW_PAIRS_AMP = _ARROW_PAIRS.replace("(?:&[", "(?:&(?:amp;)?[")
-_ARROW_TRACKING_PAIR = ("(?i)^(?:" + "|".join([re.escape(p) for p in TRACKING_PREFIXES]
-                                              + [re.escape(p) + "(?:=|$)" for p in sorted(TRACKING_PARAMS)]) + ")")
-_ARROW_TRACKING = ("(?i)^[^?]*\\?(?:" + "|".join([re.escape(p) for p in TRACKING_PREFIXES]
-                                               + [re.escape(p) + "(?:=|$)" for p in sorted(TRACKING_PARAMS)])
-                   + ")")
+_ARROW_TRACKING_PAIR = f"(?i)^(?:{_TRACKING_ALT})"  # a pair
+_ARROW_TRACKING = f"(?i)^[^?]*\\?(?:{_TRACKING_ALT})"  # a URL whose query starts with one
 
 
 def _sorted_query_keys(rest: pa.Array, amp_entities: bool) -> pa.Array:

@@ -57,7 +57,6 @@ from pydantic import Field
 
 from corpus_forge.config import StageConfig, validate
 from corpus_forge.stats import Counters
-from filters.url_normalize import DomainSet
 from pipelines.karma_aggregate import (
     MAIN_SCHEMA,
     POSTS_SCHEMA,
@@ -114,14 +113,14 @@ class KarmaBuildConfig(StageConfig):
     chunk_bytes: int = Field(4 << 20, gt=0, description="decompressed bytes decoded at a time")
 
 
-def excluded_domains(config: KarmaBuildConfig) -> tuple[DomainSet, dict[str, str]]:
-    """The domains the options exclude (subdomains match too), and each one's skip reason."""
+def excluded_domains(config: KarmaBuildConfig) -> dict[str, str]:
+    """The domains the options exclude (subdomains match too), each with its skip reason."""
     reasons: dict[str, str] = {}
     if config.drop_image_hosts:
         reasons.update(dict.fromkeys(IMAGE_HOSTS, "image_host"))
     if config.drop_reddit_internal:
         reasons.update(dict.fromkeys(REDDIT_DOMAINS, "reddit_internal"))
-    return DomainSet(reasons), reasons
+    return reasons
 
 
 # Skip reasons in the order they are checked (the first that applies counts); code 0 = kept.
@@ -153,14 +152,13 @@ def _ints(values: list[Any]) -> pa.Array:
                 return pa.array(np.trunc(np.where(ok, x, 0)).astype(np.int64), mask=~ok)
     if not types <= {int, type(None)}:
         values = [v if type(v) is int else as_int(v) for v in values]  # strings (old dumps), bools, ...
-    try:
+    try:  # ints, but as_int's bound (+-2**62) still to check
         a = pa.array(values, pa.int64())
-    except (OverflowError, pa.ArrowInvalid):
-        a = None
-    if a is not None:
-        lo, hi = pc.min_max(a).values()
-        if lo.as_py() is None or (-(2**62) < lo.as_py() and hi.as_py() < 2**62):
+        lo, hi = (x.as_py() for x in pc.min_max(a).values())
+        if lo is None or -(2**62) < lo <= hi < 2**62:
             return a
+    except OverflowError:  # beyond int64
+        pass
     return pa.array([as_int(v) for v in values], pa.int64())
 
 
@@ -174,7 +172,7 @@ class _BatchScanner:
         from filters.url_normalize import domains_regex, normalize_url
 
         self.cfg = cfg
-        _, reasons = excluded_domains(cfg)
+        reasons = excluded_domains(cfg)
         # one RE2 pattern for all excluded domains over the keys (whose host part is normalized), then one
         # per reason (in SKIP_ORDER) over the few keys that hit
         self.domains_re = domains_regex(reasons) if reasons else None
