@@ -24,7 +24,6 @@ from dataclasses import dataclass, field
 from typing import Any, BinaryIO
 
 import msgspec
-import numpy as np
 
 __all__ = [
     "DELETED_RAW",
@@ -227,11 +226,11 @@ def decode_block(block: bytes, report: ReadReport) -> list[Submission]:
     lines and every line starting with ``{`` (``decode_lines`` alone would also accept an object spread
     over lines, or two on one line). Otherwise line by line, as :func:`decode_line`.
     """
-    a = np.frombuffer(block, np.uint8)
-    ends = np.flatnonzero(a == 10)  # newlines
-    lines = len(ends) + (not block.endswith(b"\n"))
-    starts = ends[:-1] + 1 if block.endswith(b"\n") else ends + 1
-    if block[:1] == b"{" and bool((a[starts] == 123).all()):  # every line begins with "{"
+    ended = block.endswith(b"\n")
+    newlines = block.count(b"\n")
+    lines = newlines + (not ended)
+    # every line begins with "{": the first, and each one after a newline (but the final newline's)
+    if block[:1] == b"{" and block.count(b"\n{") == newlines - ended:
         try:
             subs = SUBMISSION_DECODER.decode_lines(block)
         except (msgspec.DecodeError, msgspec.ValidationError):

@@ -55,9 +55,6 @@ _TRACKING_ALT = "|".join([re.escape(p) for p in TRACKING_PREFIXES]
 _TRACKING = re.compile(f"^(?:{_TRACKING_ALT})", re.IGNORECASE)
 
 _UNRESERVED = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~")
-_HEX = frozenset("0123456789abcdefABCDEF")
-# Characters allowed unescaped in a path or query (RFC 3986 pchar / query, plus '%' for escapes).
-_SAFE = frozenset(_UNRESERVED | set("!$&'()*+,;=:@/?%"))
 # Anything outside the safe set, or an escape, sends a component down the slow path.
 _NEEDS_FIX = re.compile(r"[^A-Za-z0-9\-._~!$&'()*+,;=:@/?]")
 _SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.\-]*):")
@@ -68,25 +65,25 @@ _FAST = re.compile(r"[Hh][Tt][Tt][Pp][Ss]?://([A-Za-z0-9._\-]+)(?::(\d*))?(/[^?#
 _HOST_OK = re.compile(r"^[a-z0-9_\-]+(\.[a-z0-9_\-]+)*$")
 
 
+# What _fix_escapes rewrites: an escape (or a bare '%'), or a run of characters that must be escaped
+# (outside RFC 3986's pchar / query set).
+_ESCAPE_OR_UNSAFE = re.compile(r"%([0-9A-Fa-f]{2})?|[^A-Za-z0-9\-._~!$&'()*+,;=:@/?%]+")
+
+
+def _fix_escape(m: re.Match[str]) -> str:
+    s = m.group(0)
+    if s[0] == "%":
+        hx = m.group(1)
+        if hx is None:
+            return "%25"  # a '%' that starts no escape
+        ch = chr(int(hx, 16))
+        return ch if ch in _UNRESERVED else "%" + hx.upper()
+    return "".join(f"%{b:02X}" for b in s.encode("utf-8", "surrogatepass"))
+
+
 def _fix_escapes(part: str) -> str:
     """Normalize percent-encoding in a path or query component (see the module docstring)."""
-    out: list[str] = []
-    i, n = 0, len(part)
-    while i < n:
-        c = part[i]
-        if c == "%":
-            if i + 2 < n and part[i + 1] in _HEX and part[i + 2] in _HEX:
-                ch = chr(int(part[i + 1 : i + 3], 16))
-                out.append(ch if ch in _UNRESERVED else "%" + part[i + 1 : i + 3].upper())
-                i += 3
-                continue
-            out.append("%25")
-        elif c in _SAFE:
-            out.append(c)
-        else:
-            out.append("".join(f"%{b:02X}" for b in c.encode("utf-8", "surrogatepass")))
-        i += 1
-    return "".join(out)
+    return _ESCAPE_OR_UNSAFE.sub(_fix_escape, part)
 
 
 def _remove_dot_segments(path: str) -> str:

@@ -5,7 +5,8 @@ WebText kept the pages that Reddit posts with at least 3 karma link to. This bui
     corpus-forge karma build RS_2019-*.zst --out karma_table/ [--min-karma 3] [--aggregate best|sum]
 
 Map (one Dask task per dump file, :func:`scan_dump`, a pure function): stream the dump in blocks of
-whole lines, decode each block in one ``msgspec`` call and work on it column by column: skip posts that
+whole lines, decode each block in one ``msgspec`` call, and work on every ``flush_rows`` submissions
+column by column (Arrow kernels have fixed costs per call, so batches beat blocks): skip posts that
 are not links to pages, normalize the URLs (:func:`filters.url_normalize.normalize_urls`: Arrow kernels
 for plain URLs, the one-URL function for the rest), check domains and file types with Arrow regexes.
 Posts stay raw in Arrow tables; every ``8 * flush_rows`` posts (at most) they are folded into per-URL
@@ -109,7 +110,8 @@ class KarmaBuildConfig(StageConfig):
     drop_reddit_internal: bool = True
     drop_image_hosts: bool = True
     top_subreddits: int = Field(3, ge=0, description="subreddits kept per URL, by number of posts")
-    flush_rows: int = Field(100_000, gt=0, description="posts aggregated at a time: 8x this are buffered")
+    flush_rows: int = Field(100_000, gt=0, description="submissions scanned at a time; up to 8x this many "
+                                                       "posts are buffered before they are aggregated")
     chunk_bytes: int = Field(4 << 20, gt=0, description="decompressed bytes decoded at a time")
 
 
@@ -163,9 +165,12 @@ def _ints(values: list[Any]) -> pa.Array:
 
 
 class _BatchScanner:
-    """One batch of decoded submissions → the posts table of the usable ones (url key, score, created,
-    subreddit) and a skip-reason code per post, column by column (Arrow kernels; Python only for the odd
-    posts and the URLs :func:`filters.url_normalize.normalize_urls` cannot do in Arrow)."""
+    """Decoded submissions → the posts table of the usable ones (url key, score, created, subreddit) and a
+    skip-reason code per post. :meth:`add` takes one decoded block (the per-object work, in Python:
+    attributes and the flag checks of the odd posts); :meth:`scan` then works column by column on all the
+    posts added since the last call (Arrow kernels, once per batch: their fixed costs, such as compiling
+    the RE2 patterns, are paid per batch, not per block; Python only for the URLs
+    :func:`filters.url_normalize.normalize_urls` cannot do in Arrow)."""
 
     def __init__(self, cfg: KarmaBuildConfig) -> None:
         from filters.pushshift import reddit_url
@@ -179,6 +184,16 @@ class _BatchScanner:
         self.domain_res = [(r, domains_regex(d for d, why in reasons.items() if why == r))
                            for r in SKIP_ORDER if r in set(reasons.values())]
         self.fallback = lambda u: normalize_url(reddit_url(u) if "&" in u else u)
+        self._reset()
+
+    def _reset(self) -> None:
+        self.rows = 0
+        self._urls: list[str | None] = []  # as posted (for examples)
+        self._todo: list[str | None] = []  # to normalize: None for posts already skipped
+        self._scores: list[Any] = []
+        self._created: list[Any] = []
+        self._subreddits: list[str | None] = []
+        self._codes: list[np.ndarray] = []
 
     def _odd_reason(self, s: Any) -> str | None:
         """The flag-based skip reason of one post (self, NSFW, deleted, removed), or None."""
@@ -197,13 +212,11 @@ class _BatchScanner:
                 return "removed"
         return None
 
-    def scan(self, subs: list[Any]) -> tuple[pa.Table, np.ndarray, list[str | None]]:
-        """(posts table of the kept posts, skip code per post, raw URL per post)."""
+    def add(self, subs: list[Any]) -> None:
+        """Take one block of decoded submissions (they need not outlive this call)."""
         from filters.pushshift import DELETED_RAW, REMOVED_RAW
-        from filters.url_normalize import normalize_urls
 
-        n = len(subs)
-        code = np.zeros(n, np.int8)
+        code = np.zeros(len(subs), np.int8)
         urls = list(map(_URL, subs))
         odd = [i for i, s in enumerate(subs)
                if s.is_self or s.over_18 or s.removed_by_category is not None or s.selftext == DELETED_RAW
@@ -216,6 +229,25 @@ class _BatchScanner:
                 if r is not None:
                     code[i] = _CODE[r]
                     todo[i] = None  # no need to normalize it
+        self._urls += urls
+        self._todo += todo
+        self._scores += map(_SCORE, subs)
+        self._created += map(_CREATED, subs)
+        self._subreddits += map(_SUBREDDIT, subs)
+        self._codes.append(code)
+        self.rows += len(subs)
+
+    def scan(self) -> tuple[pa.Table, np.ndarray, list[str | None]]:
+        """(posts table of the kept posts, skip code per post, URL per post as posted) of the posts added
+        since the last call."""
+        from filters.url_normalize import normalize_urls
+
+        urls, todo = self._urls, self._todo
+        code = np.concatenate(self._codes) if self._codes else np.zeros(0, np.int8)
+        scores = _ints(self._scores)
+        created = _ints(self._created)
+        subreddits = pa.array(self._subreddits, pa.string())
+        self._reset()
         raw = pa.array(todo, pa.string())
         no_url = pc.fill_null(pc.equal(raw, ""), True).to_numpy(zero_copy_only=False)
         code[(code == 0) & no_url] = _CODE["no_url"]
@@ -233,11 +265,9 @@ class _BatchScanner:
         if self.cfg.drop_image_hosts:
             media = pc.fill_null(pc.match_substring_regex(keys, _MEDIA_RE), False).to_numpy(zero_copy_only=False)
             code[(code == 0) & media] = _CODE["media_file"]
-        scores = _ints(list(map(_SCORE, subs)))
         code[(code == 0) & ~pc.is_valid(scores).to_numpy(zero_copy_only=False)] = _CODE["no_score"]
         keep = pa.array(code == 0)
-        posts = pa.table({"url": keys, "score": scores, "created": _ints(list(map(_CREATED, subs))),
-                          "subreddit": pa.array(list(map(_SUBREDDIT, subs)), pa.string())}).filter(keep)
+        posts = pa.table({"url": keys, "score": scores, "created": created, "subreddit": subreddits}).filter(keep)
         return posts, code, urls
 
 
@@ -283,11 +313,8 @@ def scan_dump(path: str, config: KarmaBuildConfig | None = None, *, raw_tail: bo
         big = combine([big, (m, s)], how) if big else (m, s)
         threshold = max(big[0].num_rows, fold_rows)
 
-    for block in iter_line_blocks(path, report, chunk_bytes=cfg.chunk_bytes):
-        subs = decode_block(block, report)
-        if not subs:
-            continue
-        posts, code, urls = scanner.scan(subs)
+    def take(posts: pa.Table, code: np.ndarray, urls: list[str | None]) -> None:
+        nonlocal counts, pending
         counts += np.bincount(code, minlength=len(counts))
         for reason in _EXAMPLE_REASONS:
             got = examples.setdefault(reason, [])
@@ -298,6 +325,15 @@ def scan_dump(path: str, config: KarmaBuildConfig | None = None, *, raw_tail: bo
             raw.append(posts)
             pending += posts.num_rows
             flush()
+
+    for block in iter_line_blocks(path, report, chunk_bytes=cfg.chunk_bytes):
+        subs = decode_block(block, report)
+        if subs:
+            scanner.add(subs)
+            if scanner.rows >= cfg.flush_rows:
+                take(*scanner.scan())
+    if scanner.rows:
+        take(*scanner.scan())
     tail = POSTS_SCHEMA.empty_table()
     if raw_tail and raw:
         tail = pa.concat_tables(raw)

@@ -198,6 +198,11 @@ def test_url_buckets_are_stable_and_spread() -> None:
     again = url_buckets(pa.chunked_array([pa.array(urls[3000:]), pa.array(urls[:3000])]), 4)
     assert np.array_equal(np.concatenate([again[len(urls) - 3000 :], again[: len(urls) - 3000]]), b)
     assert np.array_equal(url_buckets(pa.array(urls).slice(10), 4), b[10:])
+    # a URL's bucket depends on its bytes only, not on its neighbours' (short URLs too)
+    mixed = ["", "a", "ab.c", "x" * 7, "y" * 8, "z" * 9, "example.com/" + "q" * 20, *urls[:200:7]]
+    alone = [url_buckets(pa.array([u]), 5)[0] for u in mixed]
+    assert url_buckets(pa.array(mixed), 5).tolist() == alone
+    assert url_buckets(pa.array(mixed[::-1]), 5).tolist() == alone[::-1]
 
 
 def test_cli_builds_a_table_on_a_running_scheduler(tmp_path: Path, dask_client) -> None:
