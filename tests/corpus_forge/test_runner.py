@@ -105,3 +105,25 @@ def test_embedded_localcluster_path(data_dir, tmp_path):
     stats = run_stage(ExtractStage(), [str(data_dir / "warc" / "whirlwind.warc.wet.gz")], str(out),
                       workers=1, progress=False)
     assert stats["documents_out"] == 1 and os.path.exists(out / "_SUCCESS")
+
+
+def test_workers_get_the_cluster_settings_and_dask_yaml_matches(dask_client):
+    """The LocalCluster's workers run with corpus_forge.cluster.CLUSTER_CONFIG (no MALLOC_TRIM_THRESHOLD_,
+    a slower profiler), and corpus_forge/dask.yaml, for cluster workers, says the same."""
+    import dask
+    import yaml
+
+    from corpus_forge.cluster import CLUSTER_CONFIG
+
+    def settings() -> tuple[str | None, str, str]:
+        return (os.environ.get("MALLOC_TRIM_THRESHOLD_"), dask.config.get("distributed.worker.profile.interval"),
+                dask.config.get("distributed.admin.tick.interval"))
+
+    assert set(dask_client.run(settings).values()) == {(None, "100ms", "1s")}
+    shipped = yaml.safe_load(open(os.path.join(os.path.dirname(__file__), "../../corpus_forge/dask.yaml")))
+    for key, value in CLUSTER_CONFIG.items():
+        node = shipped
+        for part in key.split("."):
+            assert part in node, key
+            node = node[part]
+        assert node == value, key
