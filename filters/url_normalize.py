@@ -308,21 +308,34 @@ def host_matches(host: str | None, domains: DomainSet) -> str | None:
 # ------------------------------------------------------------------------------ columnar (Arrow)
 # URLs that need none of the general rules: ``http(s)://`` in lower case, a lower-case ASCII host, no port
 # or user info, path segments (no ``.``/``..`` segment) and at most one query pair, all of characters that
-# need no escaping (no ``%``, ``&`` or quote), no fragment. Their key is the URL less the scheme, a
-# leading ``www.`` and (without a query) trailing slashes and an empty ``?``; with a query, only when the
-# path does not end in ``/`` (the key is then the URL as it is, less scheme and ``www.``). Arrow's C++
-# kernels do that on a whole column; every other URL takes :func:`normalize_url`.
+# need no escaping (no ``&`` or quote) or escapes that stay as they are (upper-case hex, not of an
+# unreserved character), no fragment. Their key is the URL less the scheme, a leading ``www.`` and
+# (without a query) trailing slashes and an empty ``?``; with a query, only when the path does not end in
+# ``/`` (the key is then the URL as it is, less scheme and ``www.``). Arrow's C++ kernels do that on a
+# whole column; every other URL takes :func:`normalize_url` (a URL with a plain ``#fragment`` is tried
+# again without it first).
 _PC = r"A-Za-z0-9\-_~!$()*+,;=:@."  # characters of a path segment that need no escaping
 _PCND = _PC.replace(".", "")
-_SEG = rf"/+(?:[{_PCND}][{_PC}]*|\.[{_PCND}][{_PC}]*|\.\.[{_PC}]+)"  # not "." or ".."
+# an escape that _fix_escapes keeps: upper-case hex, not %2D %2E %30-%39 %41-%5A %5F %61-%7A %7E
+_ESC = "%(?:[01][0-9A-F]|2[0-9ABCF]|3[A-F]|40|5[B-E]|60|7[B-DF]|[89A-F][0-9A-F])"
+
+
+def _chars(klass: str) -> str:
+    """One character of ``klass`` or one escape that stays as it is."""
+    return f"(?:[{klass}]|{_ESC})"
+
+
+_SEG = rf"/+(?:{_chars(_PCND)}{_chars(_PC)}*|\.{_chars(_PCND)}{_chars(_PC)}*|\.\.{_chars(_PC)}+)"  # not . or ..
 _HOSTRE = r"[a-z0-9_\-]+(?:\.[a-z0-9_\-]+)*"
 _ARROW_NOQUERY = rf"^https?://{_HOSTRE}(?:{_SEG})*/*\??$"
-_ARROW_QUERY = rf"^https?://{_HOSTRE}(?:{_SEG})*\?[{_PC}/?]+$"
+_ARROW_QUERY = rf"^https?://{_HOSTRE}(?:{_SEG})*\?{_chars(_PC + '/?')}+$"
 # Several query pairs, separated by '&' or Reddit's '&amp;' (no other entity: no ';' in a pair): pairs
 # are split, tracking and empty ones dropped, the rest sorted and joined, in Arrow too.
 _QP = _PC.replace(";", "") + "/?="
-_ARROW_PAIRS = rf"^https?://{_HOSTRE}(?:{_SEG})*/*\?[{_QP}]*(?:&[{_QP}]*)+$"
-_ARROW_PAIRS_AMP = _ARROW_PAIRS.replace("(?:&[", "(?:&(?:amp;)?[")
+_ARROW_PAIRS, _ARROW_PAIRS_AMP = (rf"^https?://{_HOSTRE}(?:{_SEG})*/*\?{_chars(_QP)}*(?:{sep}{_chars(_QP)}*)+$"
+                                  for sep in ("&", "&(?:amp;)?"))
+# A fragment that the key drops (not an AJAX "#!"), in a URL with no HTML entity that could hide a '#'.
+_PLAIN_FRAGMENT = "^[^#]*#(?:[^!]|$)"
 _ARROW_TRACKING_PAIR = f"(?i)^(?:{_TRACKING_ALT})"  # a pair
 _ARROW_TRACKING = f"(?i)^[^?]*\\?(?:{_TRACKING_ALT})"  # a URL whose query starts with one
 
@@ -350,18 +363,12 @@ def _sorted_query_keys(rest: pa.Array, amp_entities: bool) -> pa.Array:
     return pc.binary_join_element_wise(path, sep, query, "")
 
 
-def normalize_urls(urls: list[str | None], fallback: Callable[[str], str | None] | None = None, *,
-                   amp_entities: bool = False, arr: pa.Array | None = None) -> pa.Array:
-    """:func:`normalize_url` over a column: the keys as an Arrow string array, null where a URL has none.
-    Plain URLs are normalized by Arrow kernels, the rest one by one by ``fallback`` (default
-    :func:`normalize_url`; a source-specific unescape goes there: the URLs Arrow does contain no other
-    ``&`` than query separators). With ``amp_entities`` (Reddit's escaping) ``&amp;`` separates too.
-    ``arr``: ``urls`` already as an Arrow string array (saves converting them again)."""
+def _arrow_keys(arr: pa.Array, amp_entities: bool) -> tuple[pa.Array, np.ndarray]:
+    """(keys, handled): the keys of the URLs that Arrow's patterns take (``handled``); other rows' keys
+    are meaningless."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    one = fallback or normalize_url
-    arr = pa.array(urls, pa.string()) if arr is None else arr
     handled = np.array(pc.fill_null(pc.match_substring_regex(arr, _ARROW_NOQUERY), False), dtype=bool)
     rest = pc.replace_substring_regex(arr, r"^https?://(?:www\.)?", "")
     # without a query the URL ends in /*\??: trimming trailing '/' and '?' removes exactly that
@@ -376,12 +383,47 @@ def normalize_urls(urls: list[str | None], fallback: Callable[[str], str | None]
                              False).to_numpy(zero_copy_only=False)
         if pairs.any():
             rows = left[pairs]
-            mask = np.zeros(len(arr), dtype=bool)
-            mask[rows] = True
-            key = pc.replace_with_mask(key, pa.array(mask), _sorted_query_keys(rest.take(pa.array(rows)),
-                                                                               amp_entities))
+            key = _replace_rows(key, rows, _sorted_query_keys(rest.take(pa.array(rows)), amp_entities))
             handled[rows] = True
+    return key, handled
+
+
+def _replace_rows(key: pa.Array, rows: np.ndarray, values: pa.Array) -> pa.Array:
+    """``key`` with its ``rows`` (ascending) set to ``values``."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    mask = np.zeros(len(key), dtype=bool)
+    mask[rows] = True
+    return pc.replace_with_mask(key, pa.array(mask), values)
+
+
+def normalize_urls(urls: list[str | None], fallback: Callable[[str], str | None] | None = None, *,
+                   amp_entities: bool = False, arr: pa.Array | None = None) -> pa.Array:
+    """:func:`normalize_url` over a column: the keys as an Arrow string array, null where a URL has none.
+    Plain URLs are normalized by Arrow kernels, the rest one by one by ``fallback`` (default
+    :func:`normalize_url`; a source-specific unescape goes there: the URLs Arrow does contain no other
+    ``&`` than query separators and no ``&#``). With ``amp_entities`` (Reddit's escaping) ``&amp;``
+    separates too. ``arr``: ``urls`` already as an Arrow string array (saves converting them again)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    one = fallback or normalize_url
+    arr = pa.array(urls, pa.string()) if arr is None else arr
+    key, handled = _arrow_keys(arr, amp_entities)
     others = np.flatnonzero(~handled)
+    if len(others):  # a URL with a plain fragment may be one for Arrow without it
+        sub = arr.take(pa.array(others))
+        frag = pc.fill_null(pc.and_not(pc.match_substring_regex(sub, _PLAIN_FRAGMENT),
+                                       pc.match_substring(sub, "&#")), False).to_numpy(zero_copy_only=False)
+        if frag.any():
+            cut = pc.replace_substring_regex(sub.filter(pa.array(frag)), "(?s)#.*$", "", max_replacements=1)
+            cut_key, ok = _arrow_keys(cut, amp_entities)
+            if ok.any():  # only those: the general rules would see the cut URL's end differently
+                rows = others[frag][ok]
+                key = _replace_rows(key, rows, cut_key.filter(pa.array(ok)))
+                handled[rows] = True
+                others = np.flatnonzero(~handled)
     if len(others):
         fb: list[str | None] = [None] * len(arr)
         for i in others.tolist():
