@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any, BinaryIO
 
 import msgspec
+import numpy as np
 
 __all__ = [
     "DELETED_RAW",
@@ -226,11 +227,14 @@ def decode_block(block: bytes, report: ReadReport) -> list[Submission]:
     lines and every line starting with ``{`` (``decode_lines`` alone would also accept an object spread
     over lines, or two on one line). Otherwise line by line, as :func:`decode_line`.
     """
+    a = np.frombuffer(block, np.uint8)
+    nl = a == 10
+    newlines = int(np.count_nonzero(nl))
     ended = block.endswith(b"\n")
-    newlines = block.count(b"\n")
     lines = newlines + (not ended)
-    # every line begins with "{": the first, and each one after a newline (but the final newline's)
-    if block[:1] == b"{" and block.count(b"\n{") == newlines - ended:
+    # every line begins with "{": the first, and each one after a newline (but the final newline's);
+    # whole-array compares (bytes.count of b"\n{" costs three times as many instructions)
+    if block[:1] == b"{" and int(np.count_nonzero(nl[:-1] & (a[1:] == 123))) == newlines - ended:
         try:
             subs = SUBMISSION_DECODER.decode_lines(block)
         except (msgspec.DecodeError, msgspec.ValidationError):
