@@ -202,6 +202,8 @@ def bench_build(work: Path, lines: int, files: int, workers: int, repeats: int) 
                      "lines/cpu_s": lines / cpu if one_proc else None,
                      "urls": int(rs[-1]["out"]), "load": median(x["load"] for x in rs)})
     print(f"\n== build: {lines:,} submissions in {files} zstd dumps, medians of {repeats} ==")
+    for side, rs in runs.items():  # every run, not only the median: the machine is noisy
+        print(f"{side:>18s} runs (lines/s): " + ", ".join(f"{lines / x['wall']:,.0f}" for x in rs))
     print_table(rows, floatfmt=".1f")
     base = next(r for r in rows if r["side"] == "peer-openwebtext")
     for r in rows:
