@@ -20,8 +20,8 @@ SCHEDULER_ENV = "DASK_SCHEDULER_ADDRESS"
 #   task: 3.5 s in a plain process, 5.2 s with that variable (bench/karma.py). Unset.
 # - Each worker's statistical profiler (every 10 ms) and every process's event-loop tick (every 20 ms) take
 #   the GIL from the task thread, which on a 2-core machine also shares its cores with the scheduler: a
-#   100 ms profile interval (the dashboard's profile stays) and a 1 s tick made ``karma build`` on 2M lines
-#   faster in each of 8 paired runs (about 5%).
+#   100 ms profile interval (the dashboard's profile stays) and a 1 s tick. Measured on ``karma build`` (2M
+#   lines): profiler off + 1 s tick was faster in 4 of 4 paired runs (~5%); these settings in 3 of 4.
 CLUSTER_CONFIG = {
     "distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None,
     "distributed.worker.profile.interval": "100ms",
