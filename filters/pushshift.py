@@ -36,7 +36,6 @@ __all__ = [
     "decode_block",
     "decode_line",
     "dump_format",
-    "iter_line_batches",
     "iter_line_blocks",
     "lenient_decode",
     "read_submissions",
@@ -208,17 +207,6 @@ def iter_line_blocks(path: str, report: ReadReport, *, chunk_bytes: int = CHUNK_
             yield bytes(buf)
 
 
-def iter_line_batches(path: str, report: ReadReport, *, chunk_bytes: int = CHUNK_BYTES,
-                      max_line_bytes: int = MAX_LINE_BYTES) -> Iterator[list[bytes]]:
-    """Yield lists of non-empty lines (bytes, no newline), about ``chunk_bytes`` at a time; counts them in
-    ``report.lines`` (see :func:`iter_line_blocks`)."""
-    for block in iter_line_blocks(path, report, chunk_bytes=chunk_bytes, max_line_bytes=max_line_bytes):
-        batch = [ln for ln in block.split(b"\n") if ln and not ln.isspace()]
-        if batch:
-            report.lines += len(batch)
-            yield batch
-
-
 def decode_block(block: bytes, report: ReadReport) -> list[Submission]:
     """Every submission of a block of whole lines; counts its non-empty lines (and malformed ones) in
     ``report``.
@@ -328,10 +316,5 @@ def reddit_url(url: str) -> str:
 def read_submissions(path: str, report: ReadReport | None = None, **kw: Any) -> Iterator[Submission]:
     """Every well-formed submission of a dump; malformed lines are counted in ``report``."""
     report = report if report is not None else ReadReport(path)
-    for batch in iter_line_batches(path, report, **kw):
-        for line in batch:
-            sub = decode_line(line)
-            if sub is None:
-                report.note_malformed(line)
-            else:
-                yield sub
+    for block in iter_line_blocks(path, report, **kw):
+        yield from decode_block(block, report)

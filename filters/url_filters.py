@@ -159,7 +159,7 @@ def load_karma_table(path: str) -> KarmaTable:
     """The table at ``path``, loaded once per process (reloaded if a file of it changes)."""
     files = _table_files(path)
     key = tuple(x for f in files for x in _file_key(f))
-    return _cached(("karma", *key), lambda: KarmaTable.load(files[0] if len(files) == 1 else path))
+    return _cached(("karma", *key), lambda: KarmaTable.load(path))
 
 
 class KarmaFilterConfig(StageConfig):

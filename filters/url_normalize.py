@@ -55,8 +55,10 @@ _TRACKING_ALT = "|".join([re.escape(p) for p in TRACKING_PREFIXES]
 _TRACKING = re.compile(f"^(?:{_TRACKING_ALT})", re.IGNORECASE)
 
 _UNRESERVED = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~")
+# Characters allowed unescaped in a path or query (RFC 3986 pchar / query), as a regex class body.
+_SAFE = r"A-Za-z0-9\-._~!$&'()*+,;=:@/?"
 # Anything outside the safe set, or an escape, sends a component down the slow path.
-_NEEDS_FIX = re.compile(r"[^A-Za-z0-9\-._~!$&'()*+,;=:@/?]")
+_NEEDS_FIX = re.compile(f"[^{_SAFE}]")
 _SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.\-]*):")
 _BARE_HOST = re.compile(r"^[A-Za-z0-9\-]+(\.[A-Za-z0-9\-]+)+(:\d+)?([/?#]|$)")
 _PORT_SUFFIX = re.compile(r":(\d*)$")
@@ -65,9 +67,8 @@ _FAST = re.compile(r"[Hh][Tt][Tt][Pp][Ss]?://([A-Za-z0-9._\-]+)(?::(\d*))?(/[^?#
 _HOST_OK = re.compile(r"^[a-z0-9_\-]+(\.[a-z0-9_\-]+)*$")
 
 
-# What _fix_escapes rewrites: an escape (or a bare '%'), or a run of characters that must be escaped
-# (outside RFC 3986's pchar / query set).
-_ESCAPE_OR_UNSAFE = re.compile(r"%([0-9A-Fa-f]{2})?|[^A-Za-z0-9\-._~!$&'()*+,;=:@/?%]+")
+# What _fix_escapes rewrites: an escape (or a bare '%'), or a run of characters that must be escaped.
+_ESCAPE_OR_UNSAFE = re.compile(f"%([0-9A-Fa-f]{{2}})?|[^{_SAFE}%]+")
 
 
 def _fix_escape(m: re.Match[str]) -> str:

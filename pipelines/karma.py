@@ -218,6 +218,8 @@ class _BatchScanner:
 
         code = np.zeros(len(subs), np.int8)
         urls = list(map(_URL, subs))
+        # posts with any skip flag set, whatever the options (a cheap pass: most posts have none);
+        # _odd_reason then applies the options to these few
         odd = [i for i, s in enumerate(subs)
                if s.is_self or s.over_18 or s.removed_by_category is not None or s.selftext == DELETED_RAW
                or s.selftext == REMOVED_RAW or (s.domain is not None and s.domain.startswith("self."))]
@@ -503,9 +505,7 @@ class KarmaBuild:
             writes.append(client.submit(write_bucket, level[0], out_dir, cfg, keep_removed, b, pure=False))
         results = client.gather(writes)
         del futures
-        counters = results[0][0]  # bucket 0 holds every file's counters
-        ex = counters.extra.get("examples", {})
-        counters.extra["examples"] = {k: v[:3] for k, v in ex.items()}
+        counters = results[0][0]  # bucket 0 holds every file's counters (examples cut to 3 by the merge)
         stats = _write_stats(counters, sum(r[1] for r in results), sum(r[2] for r in results), out_dir, cfg,
                              os.path.join(out_dir, PART_GLOB))
         stats["partitions"] = len(files)

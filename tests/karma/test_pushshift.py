@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import zstandard
 
-from filters.pushshift import ReadReport, as_int, iter_line_batches, read_submissions, reddit_url
+from filters.pushshift import ReadReport, as_int, decode_block, iter_line_blocks, read_submissions, reddit_url
 
 DATA = Path(__file__).parent.parent / "data" / "karma"
 RS_06 = DATA / "RS_v2_2005-06.xz"
@@ -180,11 +180,14 @@ def test_small_chunks_split_lines_correctly_and_long_lines_are_skipped(tmp_path:
     assert [s.url for s in small] == [s.url for s in big if s.url != "http://example.com/"]
 
 
-def test_line_batches_never_hold_the_whole_file(tmp_path: Path) -> None:
+def test_line_blocks_never_hold_the_whole_file(tmp_path: Path) -> None:
     path = tmp_path / "july.ndjson"
     path.write_bytes(lzma.open(RS_07).read())
     report = ReadReport(str(path))
-    sizes = [sum(map(len, b)) for b in iter_line_batches(str(path), report, chunk_bytes=64 * 1024)]
+    sizes = []
+    for block in iter_line_blocks(str(path), report, chunk_bytes=64 * 1024):
+        sizes.append(len(block))
+        decode_block(block, report)  # counts the block's lines
     assert len(sizes) > 10 and max(sizes) <= 64 * 1024 + max(map(len, raw_lines(RS_07)))
     assert report.lines == 1079
 
@@ -206,7 +209,7 @@ def test_as_int_coerces_the_schemas_number_spellings() -> None:
 def test_block_decoding_counts_lines_as_the_line_by_line_reader() -> None:
     """``decode_block`` decodes a clean block in one call, but a JSON object spread over lines or two on
     one line must still count as malformed lines, exactly as reading line by line does."""
-    from filters.pushshift import decode_block, decode_line
+    from filters.pushshift import decode_line
 
     good = raw_lines(RS_07)[:50]
     blocks = {
