@@ -271,10 +271,11 @@ def bench_signatures(mb: float, repeats: int, batch: int = 500) -> dict:
 
 
 def run_ours(src: str, out: str, opts: dict) -> tuple[float, dict]:
-    from pipelines.dedup import run_recipe_stage
+    from corpus_forge.runner import run_stage
+    from pipelines.dedup import DedupStage
 
     t0 = time.perf_counter()
-    stats = run_recipe_stage(opts, [src], out, workers=1, keep_removed=True, progress=False)
+    stats = run_stage(DedupStage.from_options(opts), [src], out, workers=1, keep_removed=True, progress=False)
     return time.perf_counter() - t0, stats
 
 

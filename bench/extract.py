@@ -107,13 +107,13 @@ def _timed_run(fn: Any) -> dict[str, float]:
 def run_ours(warcs: list[str], out: Path, workers: int, options: dict[str, Any]) -> dict[str, Any]:
     add_repo_to_path()
     from corpus_forge.runner import run_stage
-    from pipelines.extract import from_options
+    from pipelines.extract import ExtractStage
 
     shutil.rmtree(out, ignore_errors=True)
     stats: dict[str, Any] = {}
 
     def go() -> None:
-        stats.update(run_stage(from_options(options), warcs, str(out), workers=workers, progress=False))
+        stats.update(run_stage(ExtractStage.from_options(options), warcs, str(out), workers=workers, progress=False))
 
     t = _timed_run(go)
     t["documents"] = stats.get("documents_out", 0)
@@ -207,9 +207,9 @@ def profile_ours(warcs: list[str], options: dict[str, Any], top: int = 25) -> No
     (where the time goes, stage by stage) and the top functions overall by own time.
     """
     add_repo_to_path()
-    from pipelines.extract import from_options
+    from pipelines.extract import ExtractStage
 
-    stage = from_options(options)
+    stage = ExtractStage.from_options(options)
     parts = stage.partitions(warcs[:1])
     ctx = stage.prepare(parts)
     (_, warm, _) = timed(lambda: [stage.process(p, ctx) for p in parts])

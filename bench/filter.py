@@ -98,11 +98,11 @@ def write_inputs(docs: list[dict[str, str]], work: Path, files: int) -> tuple[st
 
 def run_ours(in_dir: str, out: Path, workers: int) -> tuple[float, int]:
     from corpus_forge.runner import run_stage
-    from pipelines.filter import from_options
+    from pipelines.filter import FilterStage
 
     shutil.rmtree(out, ignore_errors=True)
     t0 = time.perf_counter()
-    stats = run_stage(from_options({}), [in_dir], str(out), workers=workers, progress=False)
+    stats = run_stage(FilterStage.from_options({}), [in_dir], str(out), workers=workers, progress=False)
     return time.perf_counter() - t0, int(stats["documents_out"])
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import hashlib
 import io
 import json
 import os
@@ -14,9 +15,8 @@ import fsspec
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from corpus_forge.stage import Partition, safe_key
-
 CC_PREFIX = "https://data.commoncrawl.org/"
+TMP_PREFIX = ".tmp-"
 PARQUET_OPTIONS: dict[str, Any] = {"compression": "zstd", "compression_level": 3}
 
 
@@ -83,23 +83,27 @@ def stage_output_files(inputs: list[str]) -> list[str]:
     return files
 
 
-def parquet_partitions(inputs: list[str]) -> list[Partition]:
-    """One partition per Parquet file; the key keeps the input file's name for traceability."""
-    files = stage_output_files(inputs)
-    parts = []
-    for i, f in enumerate(files):
-        # keep the input's name without re-nesting keys stage after stage (part-00002-part-00002-…)
-        base = re.sub(r"^part-(\d{5}-)?", "", os.path.basename(f).removesuffix(".parquet"))
-        parts.append(Partition(key=f"{i:05d}-{safe_key(base)}", path=f))
-    return parts
+def safe_key(text: str, limit: int = 80) -> str:
+    """A filesystem-safe fragment of ``text`` for partition keys."""
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", text)[-limit:].strip("._") or "part"
 
 
-def read_partition(part: Partition, columns: list[str] | None = None) -> pa.Table:
-    """Read a Parquet partition (rows ``start:end`` when set)."""
-    with fsspec.open(part.path, "rb") as f:
+def path_key(path: str, label: str | None = None, limit: int = 60) -> str:
+    """A partition key from what an input *is*: a readable fragment of its name plus a hash of its path.
+
+    Never from its position in the input list: adding or removing an input renames nothing else.
+    """
+    base = label if label is not None else os.path.basename(path.split("?")[0])
+    digest = hashlib.sha1(path.encode("utf-8", "surrogatepass")).hexdigest()[:10]
+    return f"{safe_key(base, limit)}-{digest}"
+
+
+def read_parquet(path: str, start: int = 0, end: int | None = None, columns: list[str] | None = None) -> pa.Table:
+    """Read a Parquet file through fsspec (rows ``start:end`` when set)."""
+    with fsspec.open(path, "rb") as f:
         table = pq.read_table(f, columns=columns)
-    if part.start or part.end is not None:
-        table = table.slice(part.start, (part.end or table.num_rows) - part.start)
+    if start or end is not None:
+        table = table.slice(start, (end or table.num_rows) - start)
     return table
 
 
@@ -108,10 +112,14 @@ def write_parquet_atomic(table: pa.Table, path: str) -> None:
     fs, _, (p,) = fsspec.get_fs_token_paths(path)
     parent = os.path.dirname(p)
     fs.makedirs(parent, exist_ok=True)
-    tmp = os.path.join(parent, f".tmp-{uuid.uuid4().hex}-{os.path.basename(p)}")
-    with fs.open(tmp, "wb") as f:
-        pq.write_table(table, f, **PARQUET_OPTIONS)
-    fs.mv(tmp, p)
+    tmp = os.path.join(parent, f"{TMP_PREFIX}{uuid.uuid4().hex}-{os.path.basename(p)}")
+    try:
+        with fs.open(tmp, "wb") as f:
+            pq.write_table(table, f, **PARQUET_OPTIONS)
+        fs.mv(tmp, p)
+    except BaseException:
+        _discard(fs, tmp)
+        raise
 
 
 def write_json_atomic(obj: Any, path: str) -> None:
@@ -119,11 +127,36 @@ def write_json_atomic(obj: Any, path: str) -> None:
     fs, _, (p,) = fsspec.get_fs_token_paths(path)
     parent = os.path.dirname(p)
     fs.makedirs(parent, exist_ok=True)
-    tmp = os.path.join(parent, f".tmp-{uuid.uuid4().hex}-{os.path.basename(p)}")
-    with fs.open(tmp, "w") as f:
-        json.dump(obj, f, indent=2, sort_keys=False, default=str)
-        f.write("\n")
-    fs.mv(tmp, p)
+    tmp = os.path.join(parent, f"{TMP_PREFIX}{uuid.uuid4().hex}-{os.path.basename(p)}")
+    try:
+        with fs.open(tmp, "w") as f:
+            json.dump(obj, f, indent=2, sort_keys=False, default=str)
+            f.write("\n")
+        fs.mv(tmp, p)
+    except BaseException:
+        _discard(fs, tmp)
+        raise
+
+
+def _discard(fs: Any, path: str) -> None:
+    """Remove a temporary file after a failed write (a full disk must not leave debris behind)."""
+    try:
+        if fs.exists(path):
+            fs.rm(path)
+    except OSError:
+        pass
+
+
+def sweep_temporary(fs: Any, folder: str) -> int:
+    """Remove temporary files an interrupted run left in ``folder`` and its subfolders; return how many."""
+    n = 0
+    if not fs.exists(folder):
+        return 0
+    for path in fs.find(folder):
+        if os.path.basename(path).startswith(TMP_PREFIX):
+            _discard(fs, path)
+            n += 1
+    return n
 
 
 def read_json(path: str) -> Any:

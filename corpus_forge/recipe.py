@@ -1,37 +1,40 @@
-"""``corpus-forge run RECIPE.yaml --out DIR``: a whole pipeline, one subfolder per stage, then a report.
+"""``corpus-forge run RECIPE.yaml --out DIR``: a whole pipeline, one subfolder per step, then a report.
 
 A recipe::
 
     name: webtext-demo
     inputs: [samples/*.warc.gz]
     stages:
-      - extract: {time_limit: 5}
+      - karma: {inputs: [dumps/RS_*.zst]}              # a step's own inputs
+      - extract: {url_filters: [{type: karma, table: "@karma"}]}   # "@ID" = that earlier step's output
       - filter: {}
       - dedup: {}
+      - filter: {id: quality, filters: [{type: quality}]}
+      - bpe: {vocab_size: 8192}
 
-Each stage reads the previous stage's output folder. Stage options are validated by the stage's own
-model, so a misspelt key fails before any work starts, naming the stage and the key.
+Each step writes ``DIR/NN-ID`` (ID = the step's ``id``, by default its name). A step reads the output of the
+previous step that writes documents (the recipe's ``inputs`` for the first), unless it names its own
+``inputs``. A string ``"@ID"`` or ``"@ID/sub/path"`` anywhere in a step's options is that earlier step's output
+folder. Every step's options are validated by its own model before any work starts, so a misspelt key or a
+reference to no earlier step fails at once, naming the step and the key. Steps already complete (``_SUCCESS``,
+same configuration and inputs) are skipped; ``--from ID`` / ``--until ID`` run part of the recipe.
 """
 
 from __future__ import annotations
 
 import argparse
-import contextlib
-import importlib
 import os
-from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from corpus_forge import registry
 from corpus_forge.config import ConfigError, load_yaml, validate
+from corpus_forge.runner import StageError, _client, run_stage, stage_failed
+from corpus_forge.stage import Stage
 
-STAGE_MODULES: dict[str, str] = {
-    "extract": "pipelines.extract",
-    "filter": "pipelines.filter",
-    "dedup": "pipelines.dedup",
-    "decontaminate": "pipelines.decontaminate",
-}
+RESERVED = ("id", "inputs")
 
 
 class Recipe(BaseModel):
@@ -42,10 +45,22 @@ class Recipe(BaseModel):
     name: str = "recipe"
     description: str = ""
     inputs: list[str] = Field(default_factory=list)
-    workers: int | None = None
+    workers: int | None = Field(None, ge=1)
     scheduler: str | None = None
     keep_removed: bool = False
     stages: list[dict[str, dict[str, Any] | None]] = Field(min_length=1)
+
+
+@dataclass
+class Step:
+    """One resolved recipe step: its id, output folder, inputs and the validated stage object."""
+
+    index: int
+    id: str
+    name: str
+    out: str
+    inputs: list[str]
+    stage: Stage
 
 
 def load_recipe(path: str) -> Recipe:
@@ -54,85 +69,115 @@ def load_recipe(path: str) -> Recipe:
         if len(entry) != 1:
             raise ConfigError(f"{path}: stages[{i}] must be one 'stage_name: {{options}}' mapping")
         (name,) = entry
-        if name not in STAGE_MODULES:
-            raise ConfigError(f"{path}: stages[{i}]: unknown stage {name!r} (one of {sorted(STAGE_MODULES)})")
+        if name not in registry.STEPS:
+            raise ConfigError(f"{path}: stages[{i}]: unknown stage {name!r} (one of {sorted(registry.STEPS)})")
     return recipe
 
 
-def build_stages(recipe: Recipe, where: str) -> list[tuple[str, Any, dict[str, Any]]]:
-    """(name, module, options) per stage; stage options are validated now, before anything runs."""
-    out = []
+def _resolve(value: Any, outputs: dict[str, str], where: str) -> Any:
+    """Replace ``"@ID"`` / ``"@ID/sub"`` strings by earlier steps' output folders, recursively."""
+    if isinstance(value, str) and value.startswith("@"):
+        ref, _, rest = value[1:].partition("/")
+        if ref not in outputs:
+            known = ", ".join(outputs) or "none yet"
+            raise ConfigError(f"{where}: {value!r} names no earlier step (earlier: {known})")
+        return os.path.join(outputs[ref], rest) if rest else outputs[ref]
+    if isinstance(value, list):
+        return [_resolve(v, outputs, f"{where}[{i}]") for i, v in enumerate(value)]
+    if isinstance(value, dict):
+        return {k: _resolve(v, outputs, f"{where}.{k}") for k, v in value.items()}
+    return value
+
+
+def build_steps(recipe: Recipe, out_dir: str, where: str, inputs: list[str] | None = None) -> list[Step]:
+    """Resolve and validate every step now, before anything runs."""
+    outputs: dict[str, str] = {}
+    current = list(inputs or recipe.inputs)
+    steps: list[Step] = []
     for i, entry in enumerate(recipe.stages):
         ((name, options),) = entry.items()
+        opts = dict(options or {})
+        here = f"{where}: stages[{i}].{name}"
+        explicit = opts.pop("id", None)
+        sid = str(explicit or name)
+        if explicit is not None and sid in outputs:
+            raise ConfigError(f"{here}.id: {sid!r} is already the id of an earlier step")
         try:
-            mod = importlib.import_module(STAGE_MODULES[name])
+            cls = registry.step_class(name)
         except ModuleNotFoundError as err:
-            raise ConfigError(f"{where}: stages[{i}]: stage {name!r} is not available ({err})") from None
-        opts = options or {}
+            raise ConfigError(f"{here}: stage {name!r} is not available ({err})") from None
+        own = opts.pop("inputs", None)
+        opts = _resolve(opts, outputs, here)
+        if own is not None:
+            step_inputs = _resolve(list(own) if isinstance(own, list) else [own], outputs, f"{here}.inputs")
+        elif cls.inputs_metavar is None:
+            step_inputs = []
+        else:
+            step_inputs = list(current)
+        if cls.inputs_metavar is not None and not step_inputs:
+            raise ConfigError(f"{here}: no inputs (give 'inputs:' in the recipe or the step, or --input)")
         try:
-            if hasattr(mod, "validate_options"):
-                mod.validate_options(opts)
-            else:
-                mod.from_options(opts)
+            stage = cls.from_options(opts)
         except ConfigError as err:
             raise ConfigError(f"{where}: stages[{i}].{err}") from None
-        out.append((name, mod, opts))
-    return out
+        out = os.path.join(out_dir, f"{i + 1:02d}-{sid}")
+        steps.append(Step(i, sid, name, out, step_inputs, stage))
+        outputs[sid] = out  # a repeated name refers to the latest step of that name
+        if cls.writes_documents:
+            current = [out]
+    return steps
+
+
+def _select(steps: list[Step], start: str | None, until: str | None) -> list[Step]:
+    ids = [s.id for s in steps]
+    for flag, value in (("--from", start), ("--until", until)):
+        if value is not None and value not in ids:
+            raise ConfigError(f"{flag} {value!r}: no such step (steps: {', '.join(ids)})")
+    lo = ids.index(start) if start else 0
+    hi = ids.index(until) + 1 if until else len(steps)
+    for s in steps[:lo]:
+        if not os.path.exists(os.path.join(s.out, "_SUCCESS")):
+            raise ConfigError(f"--from {start}: earlier step {s.id} has not completed ({s.out})")
+    return steps[lo:hi]
 
 
 def run_recipe(recipe: Recipe, out_dir: str, *, where: str = "recipe", inputs: list[str] | None = None,
                scheduler: str | None = None, workers: int | None = None, keep_removed: bool | None = None,
-               progress: bool = True, client: Any = None) -> list[dict[str, Any]]:
-    """Run every stage in order on one Dask client; return each stage's stats."""
+               progress: bool = True, client: Any = None, start: str | None = None,
+               until: str | None = None) -> list[dict[str, Any]]:
+    """Run the steps in order on one Dask client; return each step's stats."""
     from corpus_forge.progress import print_summary
     from corpus_forge.report import write_report
-    from corpus_forge.runner import StageError, run_stage
 
-    stages = build_stages(recipe, where)
-    current = list(inputs or recipe.inputs)
-    if not current:
-        raise ConfigError(f"{where}: no inputs (give 'inputs:' in the recipe or --input)")
+    out_dir = os.path.abspath(out_dir)
+    steps = _select(build_steps(recipe, out_dir, where, inputs), start, until)
     keep = recipe.keep_removed if keep_removed is None else keep_removed
     os.makedirs(out_dir, exist_ok=True)
     all_stats: list[dict[str, Any]] = []
-    with _client(client, scheduler or recipe.scheduler, workers or recipe.workers, progress) as client:
-        for i, (name, mod, opts) in enumerate(stages, start=1):
-            stage_out = os.path.join(out_dir, f"{i:02d}-{name}")
-            if hasattr(mod, "run_recipe_stage"):  # stages with a global step (dedup) run themselves
-                stats = mod.run_recipe_stage(opts, current, stage_out, client=client,
-                                             keep_removed=keep, progress=progress)
-            else:
-                stats = run_stage(mod.from_options(opts), current, stage_out, client=client,
-                                  keep_removed=keep, progress=progress)
+    with _client(client, scheduler or recipe.scheduler, workers or recipe.workers, progress) as c:
+        for step in steps:
+            stats = run_stage(step.stage, step.inputs, step.out, client=c, keep_removed=keep, progress=progress)
             if progress:
-                print_summary(stats, stage_out)
+                print_summary(stats, step.out)
+                step.stage.print_report(stats)
             all_stats.append(stats)
-            if stats.get("partitions_failed"):
+            problem = stage_failed(stats)
+            if problem:
                 write_report(out_dir, title=recipe.name)
-                raise StageError(f"stage {name}: {stats['partitions_failed']} partition(s) failed; "
-                                 f"rerun the same command to retry them (see {stage_out}/stats.json)")
-            current = [stage_out]
+                raise StageError(f"step {step.id}: {problem}; rerun the same command to retry "
+                                 f"(see {step.out}/stats.json)")
     write_report(out_dir, title=recipe.name)
     return all_stats
 
 
-@contextlib.contextmanager
-def _client(client: Any, scheduler: str | None, workers: int | None, progress: bool) -> Iterator[Any]:
-    from corpus_forge.cluster import get_client
-
-    if client is not None:
-        yield client
-        return
-    with get_client(scheduler, workers, quiet=not progress) as c:
-        yield c
-
-
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("run", help="run a whole recipe (YAML): one subfolder per stage, plus a report",
+    p = sub.add_parser("run", help="run a whole recipe (YAML): one subfolder per step, plus a report",
                        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("recipe", help="recipe YAML, e.g. pipelines/recipes/webtext.yaml")
     p.add_argument("--out", required=True, help="output directory")
     p.add_argument("--input", action="append", default=None, help="override the recipe's inputs (repeatable)")
+    p.add_argument("--from", dest="start", default=None, metavar="ID", help="start at this step (earlier ones done)")
+    p.add_argument("--until", default=None, metavar="ID", help="stop after this step")
     p.add_argument("--scheduler", default=None, help="Dask scheduler address (default: LocalCluster)")
     p.add_argument("--workers", type=int, default=None, help="LocalCluster worker processes")
     p.add_argument("--keep-removed", action="store_const", const=True, default=None)
@@ -143,7 +188,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 def main(args: argparse.Namespace) -> int:
     recipe = load_recipe(args.recipe)
     run_recipe(recipe, args.out, where=args.recipe, inputs=args.input, scheduler=args.scheduler,
-               workers=args.workers, keep_removed=args.keep_removed, progress=not args.no_progress)
+               workers=args.workers, keep_removed=args.keep_removed, progress=not args.no_progress,
+               start=args.start, until=args.until)
     if not args.no_progress:
         print(f"report: {os.path.join(os.path.abspath(args.out), 'report.html')}")
     return 0

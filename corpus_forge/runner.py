@@ -1,45 +1,60 @@
 """The one Dask runner: partitions → tasks, atomic outputs, completion markers, retries, ``stats.json``.
 
-Output directory (see CONTRACT.md)::
+Every step runs through :func:`run_stage` (lifecycle in :mod:`corpus_forge.stage`). Output directory
+(see CONTRACT.md)::
 
-    OUT/part-<key>.parquet          kept documents
+    OUT/part-<key>.parquet          kept documents (document steps)
     OUT/removed/part-<key>.parquet  dropped documents + ``reason`` (with keep_removed)
     OUT/_parts/<key>.json           per-partition counters; written last, so it marks the partition done
-    OUT/_stage.json                 stage name and configuration (a rerun must match it)
+    OUT/_work/                      the step's global-phase files (owned by the runner, handed to the step)
+    OUT/_stage.json                 step name, configuration and inputs (a rerun must match the configuration)
+    OUT/_lock                       held while a run writes the folder (a second run is refused)
     OUT/stats.json                  merged counters; documents_in == documents_out + sum(removed)
+    OUT/_failed.json                failed partitions with their errors (only while some failed)
     OUT/_SUCCESS                    written last, only when every partition finished
+
+Reruns: finished partitions are skipped. A rerun with other inputs gives exactly what a fresh run would:
+partitions of inputs no longer given are removed, and for a step whose partitions depend on each other
+(a global phase) a changed partition set redoes every partition.
 """
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import hashlib
 import json
 import os
 import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
-from corpus_forge.io import read_json, write_json_atomic, write_parquet_atomic
-from corpus_forge.stage import Partition, PartitionResult, Stage
+import fsspec
+
+from corpus_forge.io import read_json, sweep_temporary, write_json_atomic, write_parquet_atomic
+from corpus_forge.stage import Partition, PartitionResult, RunContext, Stage
 from corpus_forge.stats import Counters
 
 MARKERS = "_parts"
+WORK = "_work"
+MARKER_KEYS = ("key", "input", "range", "seconds")
 
 
 class StageError(RuntimeError):
-    """The stage could not run at all (no partitions, every partition failed, mismatched rerun)."""
+    """The stage could not run at all (no partitions, output folder unusable, mismatched rerun)."""
 
 
 def stage_fingerprint(stage: Stage) -> dict[str, Any]:
     """Name and configuration of a stage, to refuse mixing two configurations in one output dir."""
-    cfg = getattr(stage, "config", None)
-    if cfg is not None and hasattr(cfg, "model_dump"):
-        desc = cfg.model_dump(mode="json")
-    else:
-        desc = {"repr": repr(stage)}
+    desc = stage.config.model_dump(mode="json")
     blob = json.dumps(desc, sort_keys=True, default=str).encode()
     return {"stage": stage.name, "config": desc, "config_sha256": hashlib.sha256(blob).hexdigest()}
+
+
+def partition_set_sha(partitions: list[Partition]) -> str:
+    blob = json.dumps(sorted([p.key, p.path, p.start, p.end] for p in partitions)).encode()
+    return hashlib.sha256(blob).hexdigest()
 
 
 def process_partition(stage: Stage, part: Partition, out_dir: str, keep_removed: bool, ctx: Any) -> dict:
@@ -47,11 +62,15 @@ def process_partition(stage: Stage, part: Partition, out_dir: str, keep_removed:
     t0 = time.perf_counter()
     res: PartitionResult = stage.process(part, ctx)
     c = res.counters
-    c.documents_out = res.kept.num_rows
+    if stage.writes_documents:
+        if res.kept is None:
+            raise TypeError(f"{stage.name}: process() returned no table for {part.key}")
+        c.documents_out = res.kept.num_rows
     c.check(f"{stage.name} partition {part.key} ({part.path})")
-    write_parquet_atomic(res.kept, os.path.join(out_dir, f"part-{part.key}.parquet"))
-    if keep_removed and res.removed is not None and res.removed.num_rows:
-        write_parquet_atomic(res.removed, os.path.join(out_dir, "removed", f"part-{part.key}.parquet"))
+    if stage.writes_documents and res.kept is not None:
+        write_parquet_atomic(res.kept, os.path.join(out_dir, f"part-{part.key}.parquet"))
+        if keep_removed and res.removed is not None and res.removed.num_rows:
+            write_parquet_atomic(res.removed, os.path.join(out_dir, "removed", f"part-{part.key}.parquet"))
     marker = {
         "key": part.key,
         "input": part.path,
@@ -59,7 +78,7 @@ def process_partition(stage: Stage, part: Partition, out_dir: str, keep_removed:
         "seconds": round(time.perf_counter() - t0, 4),
         **c.to_dict(),
     }
-    write_json_atomic(marker, os.path.join(out_dir, MARKERS, f"{part.key}.json"))
+    write_json_atomic(marker, _marker_path(out_dir, part.key))
     return marker
 
 
@@ -69,37 +88,111 @@ def _marker_path(out_dir: str, key: str) -> str:
 
 def _fs(path: str) -> Any:
     """The fsspec filesystem of an output directory (local, s3://, …)."""
-    import fsspec
-
     return fsspec.core.url_to_fs(path)[0]
 
 
-def _check_fingerprint(out_dir: str, fp: dict[str, Any]) -> None:
+def _describe(err: BaseException) -> str:
+    if isinstance(err, OSError) and err.errno is not None:
+        name = errno.errorcode.get(err.errno, str(err.errno))
+        where = f" ({err.filename})" if err.filename else ""
+        return f"{name}: {err.strerror or err}{where}"
+    return f"{type(err).__name__}: {err}"
+
+
+def _make_out_dir(fs: Any, out_dir: str) -> None:
+    """Create the folder or fail before any work, naming the path and the errno (exit 2)."""
+    try:
+        if fs.exists(out_dir) and not fs.isdir(out_dir):
+            raise StageError(f"--out {out_dir} is a file, not a folder")
+        fs.makedirs(out_dir, exist_ok=True)
+        probe = os.path.join(out_dir, f".tmp-probe-{os.getpid()}")
+        fs.touch(probe)
+        fs.rm(probe)
+    except OSError as err:
+        raise StageError(f"cannot write to --out {out_dir}: {_describe(err)}") from None
+
+
+@contextlib.contextmanager
+def _lock(out_dir: str) -> Iterator[None]:
+    """Hold ``OUT/_lock`` for the run: a second run into the same folder is refused, not interleaved."""
+    if "://" in out_dir and not out_dir.startswith("file://"):
+        yield  # object stores have no locks; the configuration check still refuses a mismatch
+        return
+    import fcntl
+
+    path = os.path.join(out_dir, "_lock")
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 200, 0).decode(errors="replace").strip() or "another process"
+            raise StageError(f"{out_dir} is being written by another corpus-forge run ({holder}); "
+                             "wait for it or use another --out") from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"pid {os.getpid()} since {time.strftime('%Y-%m-%d %H:%M:%S')}".encode(), 0)
+        yield
+    finally:
+        os.close(fd)  # closing releases the lock
+
+
+def _check_fingerprint(fs: Any, out_dir: str, fp: dict[str, Any]) -> dict[str, Any] | None:
+    """Refuse a folder holding another step or configuration; return the previous ``_stage.json``."""
     path = os.path.join(out_dir, "_stage.json")
-    if _fs(out_dir).exists(path):
-        old = read_json(path)
-        if old.get("stage") != fp["stage"] or old.get("config_sha256") != fp["config_sha256"]:
-            raise StageError(
-                f"{out_dir} holds output of a different run ({old.get('stage')}, other configuration); "
-                "use a new --out directory or delete it"
-            )
-    else:
-        write_json_atomic(fp, path)
+    if not fs.exists(path):
+        return None
+    old = read_json(path)
+    if old.get("stage") != fp["stage"] or old.get("config_sha256") != fp["config_sha256"]:
+        raise StageError(
+            f"{out_dir} holds output of a different run ({old.get('stage')}, other configuration); "
+            "use a new --out directory or delete it"
+        )
+    return old
+
+
+def _remove_partitions(fs: Any, out_dir: str, keys: set[str]) -> None:
+    for key in keys:
+        for p in (os.path.join(out_dir, f"part-{key}.parquet"), os.path.join(out_dir, "removed", f"part-{key}.parquet"),
+                  _marker_path(out_dir, key)):
+            if fs.exists(p):
+                fs.rm(p)
+
+
+def _reconcile(stage: Stage, fs: Any, out_dir: str, partitions: list[Partition], old: dict[str, Any] | None) -> int:
+    """Make the folder hold only partitions of the current inputs; return how many were dropped or reset.
+
+    Stale partitions (inputs no longer given) are removed. If the step's partitions depend on each other
+    and the partition set changed, every partition is redone (and the work folder cleared).
+    """
+    marker_dir = os.path.join(out_dir, MARKERS)
+    done = {os.path.basename(p).removesuffix(".json") for p in fs.glob(os.path.join(marker_dir, "*.json"))}
+    current = {p.key for p in partitions}
+    stale = done - current
+    if old is not None and old.get("partitions_sha256") not in (None, partition_set_sha(partitions)) \
+            and not stage.independent_partitions():
+        stale = done
+        work = os.path.join(out_dir, WORK)
+        if fs.exists(work):
+            fs.rm(work, recursive=True)
+    # document files without a marker belong to no finished partition
+    parts = {os.path.basename(p).removeprefix("part-").removesuffix(".parquet")
+             for p in fs.glob(os.path.join(out_dir, "part-*.parquet"))}
+    _remove_partitions(fs, out_dir, stale | (parts - current))
+    return len(stale)
 
 
 def run_partitions(
     stage: Stage,
     partitions: list[Partition],
-    out_dir: str,
+    run: RunContext,
     *,
-    client: Any,
-    keep_removed: bool = False,
     retries: int = 2,
     on_done: Callable[[int, int], None] | None = None,
 ) -> tuple[list[dict], list[dict[str, str]]]:
-    """Submit the unfinished partitions to ``client``; return (markers, failures)."""
+    """Submit the unfinished partitions to ``run.client``; return (markers, failures)."""
     from distributed import as_completed
 
+    client, out_dir = run.client, run.out_dir
     markers: list[dict] = []
     todo: list[Partition] = []
     fs = _fs(out_dir)
@@ -115,14 +208,15 @@ def run_partitions(
         on_done(done, len(partitions))
     if not todo:
         return markers, failed
-    ctx = stage.prepare(partitions)
+    ctx = stage.prepare(partitions, run)
     # a list, so a dict ctx is shipped whole (scattering a dict would name each value globally)
     ctx_f = client.scatter([ctx], broadcast=True, hash=False)[0] if ctx is not None else None
     by_future = {}
     for p in todo:
         fut = client.submit(
-            process_partition, stage, p, out_dir, keep_removed, ctx_f,
+            process_partition, stage, p, out_dir, run.keep_removed, ctx_f,
             key=f"{stage.name}-{p.key}-{os.urandom(4).hex()}", retries=retries, pure=False,
+            resources=stage.resources(p),
         )
         by_future[fut] = p
     for fut in as_completed(list(by_future)):
@@ -130,7 +224,7 @@ def run_partitions(
         try:
             markers.append(fut.result())
         except Exception as err:
-            failed.append({"key": p.key, "input": p.path, "error": f"{type(err).__name__}: {err}",
+            failed.append({"key": p.key, "input": p.path, "error": _describe(err),
                            "traceback": "".join(traceback.format_exception(err))[-2000:]})
         done += 1
         if on_done:
@@ -139,11 +233,22 @@ def run_partitions(
 
 
 def merge_markers(markers: list[dict]) -> Counters:
+    """Merge per-partition counters in key order (so lists such as examples are the same every run)."""
     total = Counters()
-    for m in markers:
-        m = {k: v for k, v in m.items() if k not in ("key", "input", "range", "seconds")}
-        total = total.merge(Counters.from_dict(m))
+    for m in sorted(markers, key=lambda m: m["key"]):
+        total = total.merge(Counters.from_dict({k: v for k, v in m.items() if k not in MARKER_KEYS}))
     return total
+
+
+@contextlib.contextmanager
+def _client(client: Any, scheduler: str | None, workers: int | None, progress: bool) -> Iterator[Any]:
+    from corpus_forge.cluster import get_client
+
+    if client is not None:
+        yield client
+        return
+    with get_client(scheduler, workers, quiet=not progress) as c:
+        yield c
 
 
 def run_stage(
@@ -161,53 +266,105 @@ def run_stage(
     """Run ``stage`` over ``inputs`` into ``out_dir`` on Dask and write ``stats.json``.
 
     Returns the stats written. Reruns skip partitions whose marker exists; ``_SUCCESS`` is written
-    only when all are done; failed partitions are listed under ``failed_partitions``.
+    only when all are done and the global phase after the map succeeded; failures are listed under
+    ``failed_partitions`` (and ``failed_phase``).
     """
-    from corpus_forge.cluster import get_client
     from corpus_forge.progress import PartitionProgress
 
     t0 = time.perf_counter()
     out_dir = os.path.abspath(out_dir) if "://" not in out_dir else out_dir
+    stage.check()
     partitions = stage.partitions(inputs)
     if not partitions:
         raise StageError(f"{stage.name}: no partitions to process in {inputs}")
     keys = [p.key for p in partitions]
     if len(set(keys)) != len(keys):
-        raise StageError(f"{stage.name}: duplicate partition keys")
+        dup = sorted({k for k in keys if keys.count(k) > 1})[:3]
+        raise StageError(f"{stage.name}: duplicate partition keys {dup}")
     fs = _fs(out_dir)
-    fs.makedirs(out_dir, exist_ok=True)
-    _check_fingerprint(out_dir, stage_fingerprint(stage))
-    success = os.path.join(out_dir, "_SUCCESS")
-    if fs.exists(success):
-        fs.rm(success)
+    _make_out_dir(fs, out_dir)
+    with _lock(out_dir):
+        fp = stage_fingerprint(stage)
+        old = _check_fingerprint(fs, out_dir, fp)
+        stats_path = os.path.join(out_dir, "stats.json")
+        if old is not None and old.get("partitions_sha256") == partition_set_sha(partitions) \
+                and fs.exists(os.path.join(out_dir, "_SUCCESS")) and fs.exists(stats_path):
+            done = read_json(stats_path)  # complete, same configuration and inputs: nothing to do
+            if progress:
+                from corpus_forge.progress import console
 
-    with PartitionProgress(stage.name, enabled=progress) as bar:
-        if client is not None:
-            markers, failed = run_partitions(stage, partitions, out_dir, client=client,
-                                             keep_removed=keep_removed, retries=retries, on_done=bar.update)
-        else:
-            with get_client(scheduler, workers, quiet=not progress) as c:
-                markers, failed = run_partitions(stage, partitions, out_dir, client=c,
-                                                 keep_removed=keep_removed, retries=retries,
-                                                 on_done=bar.update)
-    total = merge_markers(markers)
-    total.check(stage.name)
-    if failed:
-        total.error("partition_failed", len(failed))
-    stats: dict[str, Any] = {"stage": stage.name, **total.to_dict()}
-    stats.update(stage.finalize(out_dir, total))
-    stats["partitions"] = len(partitions)
-    stats["partitions_done"] = len(markers)
-    stats["partitions_failed"] = len(failed)
-    stats["failed_partitions"] = [{k: v for k, v in f.items() if k != "traceback"} for f in failed]
-    stats["seconds"] = round(time.perf_counter() - t0, 3)
-    stats["partition_seconds"] = round(sum(float(m.get("seconds", 0)) for m in markers), 3)
-    write_json_atomic(stats, os.path.join(out_dir, "stats.json"))
-    if failed:
-        write_json_atomic(failed, os.path.join(out_dir, "_failed.json"))
-    else:
-        fail_log = os.path.join(out_dir, "_failed.json")
-        if fs.exists(fail_log):
-            fs.rm(fail_log)
-        fs.touch(success)
+                console.print(f"[bold]{stage.name}[/]: already complete in {out_dir}")
+            return done
+        sweep_temporary(fs, out_dir)
+        reset = _reconcile(stage, fs, out_dir, partitions, old)
+        write_json_atomic({**fp, "partitions_sha256": partition_set_sha(partitions),
+                           "inputs": sorted({p.path for p in partitions})}, os.path.join(out_dir, "_stage.json"))
+        for name in ("_SUCCESS", "_failed.json"):
+            if fs.exists(os.path.join(out_dir, name)):
+                fs.rm(os.path.join(out_dir, name))
+        work_dir = os.path.join(out_dir, WORK)
+        fs.makedirs(work_dir, exist_ok=True)
+        failed_phase: dict[str, str] | None = None
+        extra: dict[str, Any] = {}
+        with _client(client, scheduler, workers, progress) as c:
+            run = RunContext(out_dir, work_dir, c, keep_removed, progress)
+            with PartitionProgress(stage.name, enabled=progress) as bar:
+                try:
+                    markers, failed = run_partitions(stage, partitions, run, retries=retries, on_done=bar.update)
+                except (OSError, RuntimeError, ValueError) as err:  # the global phase before the map failed
+                    markers, failed = [], []
+                    failed_phase = {"phase": "prepare", "error": _describe(err)}
+            total = merge_markers(markers)
+            total.check(stage.name)
+            if not failed and failed_phase is None:
+                try:
+                    extra = stage.finalize(run, total, markers)
+                except (OSError, RuntimeError, ValueError) as err:
+                    failed_phase = {"phase": "finalize", "error": _describe(err),
+                                    "traceback": "".join(traceback.format_exception(err))[-2000:]}
+        if failed:
+            total.error("partition_failed", len(failed))
+        stats: dict[str, Any] = {"stage": stage.name, **total.to_dict(), **extra}
+        stats["partitions"] = len(partitions)
+        stats["partitions_done"] = len(markers)
+        stats["partitions_failed"] = len(failed)
+        stats["failed_partitions"] = [{k: v for k, v in f.items() if k != "traceback"} for f in failed]
+        if reset:
+            stats["partitions_reset"] = reset
+        if failed_phase:
+            stats["failed_phase"] = {k: v for k, v in failed_phase.items() if k != "traceback"}
+        problem = _systematic_failure(stage, stats)
+        if problem:
+            stats["systematic_failure"] = problem
+        stats["seconds"] = round(time.perf_counter() - t0, 3)
+        stats["partition_seconds"] = round(sum(float(m.get("seconds", 0)) for m in markers), 3)
+        try:
+            write_json_atomic(stats, os.path.join(out_dir, "stats.json"))
+            if failed or failed_phase:
+                write_json_atomic(failed + ([failed_phase] if failed_phase else []),
+                                  os.path.join(out_dir, "_failed.json"))
+            elif not problem:
+                fs.touch(os.path.join(out_dir, "_SUCCESS"))
+        except OSError as err:
+            raise StageError(f"{stage.name}: could not write the results to {out_dir}: {_describe(err)}") from None
     return stats
+
+
+def _systematic_failure(stage: Stage, stats: dict[str, Any]) -> str | None:
+    """A message when one error-class reason took (nearly) every record: that must not pass as success."""
+    from corpus_forge.health import systematic_failure
+
+    share = float(getattr(stage.config, "max_error_share", 1.0))
+    return systematic_failure(stats, set(stage.error_reasons), share)
+
+
+def stage_failed(stats: dict[str, Any]) -> str | None:
+    """Why a stage's result is not a success (None when it is)."""
+    if stats.get("systematic_failure"):
+        return str(stats["systematic_failure"])
+    if stats.get("failed_phase"):
+        fp = stats["failed_phase"]
+        return f"{fp['phase']} failed: {fp['error']}"
+    if stats.get("partitions_failed"):
+        return f"{stats['partitions_failed']} partition(s) failed"
+    return None

@@ -1,10 +1,22 @@
-"""What a stage is: how its input is cut into partitions, and a pure function over one partition.
+"""What a step is: its options, how its input is cut into partitions, a pure function per partition, and
+optional global phases before and after the map.
 
-A stage knows nothing of Dask. The runner (:mod:`corpus_forge.runner`) maps partitions to tasks,
-writes outputs atomically, skips finished partitions on rerun and merges counters into ``stats.json``.
+The lifecycle, run by :func:`corpus_forge.runner.run_stage` for every step::
+
+    partitions(inputs)                 on the client: cut the input into units of work
+    prepare(partitions, run) -> ctx    on the client, once: a global phase (Dask collections or futures
+                                       through ``run.client``, files under ``run.work_dir``); ``ctx`` is
+                                       broadcast to every worker once
+    process(partition, ctx)            on a worker, per partition, no Dask inside: kept, removed, counters
+    finalize(run, counters, markers)   on the client, once: a global phase after the map (reduce, train,
+                                       assemble shards, tables); returns extra ``stats.json`` keys
+
+A step knows nothing of markers, retries, ``_SUCCESS`` or ``stats.json``: the runner writes them.
 
     class MyStage(DocumentStage):
         name = "my-stage"
+        Config = MyConfig            # options, declared once (pydantic fields with defaults and help)
+        help = "one line for --help"
         def process_table(self, table, ctx):  # kept, removed (with 'reason'), counters
             ...
 """
@@ -17,12 +29,19 @@ from typing import Any, ClassVar
 
 import pyarrow as pa
 
+from corpus_forge.config import StageConfig
+from corpus_forge.io import path_key, read_parquet, stage_output_files
+from corpus_forge.io import safe_key as safe_key
 from corpus_forge.stats import Counters
 
 
 @dataclass(frozen=True)
 class Partition:
-    """One unit of work: a file, or a byte/row range of one. ``key`` names its output files."""
+    """One unit of work: a file, or a byte/row range of one. ``key`` names its output files.
+
+    Keys come from what the partition *is* (its input's path and range), never from its position in
+    the input list, so adding or removing an input cannot rename or collide with other partitions.
+    """
 
     key: str
     path: str
@@ -33,37 +52,111 @@ class Partition:
 
 @dataclass
 class PartitionResult:
-    """What processing one partition produced. ``removed`` carries a ``reason`` column."""
+    """What processing one partition produced. ``removed`` carries a ``reason`` column.
 
-    kept: pa.Table
+    Steps that write no documents (``writes_documents = False``) return ``kept=None``.
+    """
+
+    kept: pa.Table | None
     removed: pa.Table | None
     counters: Counters
 
 
-def safe_key(text: str, limit: int = 80) -> str:
-    """A filesystem-safe fragment of ``text`` for partition keys."""
-    return re.sub(r"[^A-Za-z0-9._-]+", "_", text)[-limit:].strip("._") or "part"
+@dataclass(frozen=True)
+class RunContext:
+    """What the runner hands a step's global phases."""
+
+    out_dir: str  # the step's output folder (local path or fsspec URL)
+    work_dir: str  # OUT/_work/, created and owned by the runner
+    client: Any  # the distributed.Client of the run
+    keep_removed: bool = False
+    progress: bool = True
+
+
+def parquet_partitions(inputs: list[str]) -> list[Partition]:
+    """One partition per Parquet file of the input stage folders, keyed by the file (see :func:`path_key`)."""
+    parts = []
+    for f in stage_output_files(inputs):
+        # keep the input's readable name without re-nesting keys stage after stage
+        base = re.sub(r"-[0-9a-f]{10}$", "", re.sub(r"^part-", "", f.rsplit("/", 1)[-1].removesuffix(".parquet")))
+        parts.append(Partition(key=path_key(f, base), path=f))
+    return parts
+
+
+def read_partition(part: Partition, columns: list[str] | None = None) -> pa.Table:
+    """Read a Parquet partition (rows ``start:end`` when set)."""
+    return read_parquet(part.path, part.start, part.end, columns)
 
 
 class Stage:
-    """Base class: subclasses set ``name`` and implement :meth:`partitions` and :meth:`process`.
-
-    ``prepare`` runs once on the client before any partition (e.g. build a broadcast set); what it
-    returns is shipped to every worker once and handed to ``process`` as ``ctx``.
-    """
+    """Base class of every step: set ``name``, ``Config``, ``help``; implement :meth:`partitions`, :meth:`process`."""
 
     name: ClassVar[str] = "stage"
+    Config: ClassVar[type[StageConfig]] = StageConfig
+    help: ClassVar[str] = ""
+    #: False for steps whose output is not documents (karma table, tokenizer, shards, ablation runs)
+    writes_documents: ClassVar[bool] = True
+    #: the positional arguments of the step's command (None: the step takes no positional inputs)
+    inputs_metavar: ClassVar[str | None] = "INPUT_DIR"
+    inputs_help: ClassVar[str] = "a previous stage's --out directory"
+    #: reasons that mean "could not process" rather than "decided to drop"; if one of them takes every
+    #: record the stage fails loudly instead of reporting success (see corpus_forge.health)
+    error_reasons: ClassVar[frozenset[str]] = frozenset()
+
+    def __init__(self, config: StageConfig | None = None) -> None:
+        self.config = config if config is not None else self.Config()
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.config!r})"
+
+    #: the command line path when it is not just ``name`` (``("karma", "build")``)
+    command: ClassVar[tuple[str, ...] | None] = None
+
+    @classmethod
+    def from_options(cls, options: dict[str, Any] | None) -> Stage:
+        """The step from a recipe's (or ``--config``'s) options; a bad key raises ``ConfigError`` naming it."""
+        from corpus_forge.config import validate
+
+        return cls(validate(cls.Config, options or {}, cls.name))
+
+    @staticmethod
+    def add_cli_arguments(parser: Any) -> None:
+        """Command-line conveniences beyond the generated per-option flags (rarely needed)."""
+
+    @staticmethod
+    def cli_options(options: dict[str, Any], args: Any) -> dict[str, Any]:
+        """Turn those conveniences into options (default: as given)."""
+        return options
+
+    @staticmethod
+    def print_report(stats: dict[str, Any]) -> None:
+        """Printed under the summary table after a run from the command line (default: nothing)."""
+
+    def independent_partitions(self) -> bool:
+        """True when a partition's output depends on that partition alone (no global phase decides it).
+
+        Then a rerun with other inputs keeps the finished partitions that are still inputs; otherwise a
+        changed partition set redoes them all. The safe default is False.
+        """
+        return False
+
+    def check(self) -> None:
+        """Fail early (on the client, before any work) on options that cannot work (missing files)."""
 
     def partitions(self, inputs: list[str]) -> list[Partition]:
         raise NotImplementedError
 
-    def prepare(self, partitions: list[Partition]) -> Any:
+    def prepare(self, partitions: list[Partition], run: RunContext) -> Any:
         return None
 
     def process(self, part: Partition, ctx: Any = None) -> PartitionResult:
         raise NotImplementedError
 
-    def finalize(self, out_dir: str, counters: Counters) -> dict[str, Any]:
+    def resources(self, part: Partition) -> dict[str, float] | None:
+        """Dask worker resources this partition's task needs (e.g. ``{"GPU": 1}``); None = any worker."""
+        return None
+
+    def finalize(self, run: RunContext, counters: Counters, markers: list[dict[str, Any]]) -> dict[str, Any]:
         """Extra keys for ``stats.json`` after all partitions ran (default: none)."""
         return {}
 
@@ -75,13 +168,9 @@ class DocumentStage(Stage):
     """
 
     def partitions(self, inputs: list[str]) -> list[Partition]:
-        from corpus_forge.io import parquet_partitions
-
         return parquet_partitions(inputs)
 
     def process(self, part: Partition, ctx: Any = None) -> PartitionResult:
-        from corpus_forge.io import read_partition
-
         table = read_partition(part)
         return self.process_table(table, ctx)
 

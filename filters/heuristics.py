@@ -24,6 +24,7 @@ import numpy as np
 import pyarrow as pa
 from pydantic import Field
 
+from corpus_forge.cache import cached
 from corpus_forge.config import StageConfig, validate
 from filters.base import DocumentFilter, FilterResult, register_filter
 
@@ -59,7 +60,6 @@ class DatatroveAdapter(DocumentFilter):
 
     def __init__(self, **options: Any) -> None:
         self.config = validate(self.config_model, options, f"filters.{self.name}")
-        self._filter: Any = None
 
     def datatrove_class(self) -> type:
         raise NotImplementedError
@@ -72,12 +72,8 @@ class DatatroveAdapter(DocumentFilter):
     @property
     def dt_filter(self) -> Any:
         """The datatrove filter object (built on first use, once per process)."""
-        if self._filter is None:
-            self._filter = self.datatrove_class()(**self.datatrove_kwargs())
-        return self._filter
-
-    def __getstate__(self) -> dict[str, Any]:
-        return {**self.__dict__, "_filter": None}
+        return cached(f"datatrove.{self.name}", self.config,
+                      lambda: self.datatrove_class()(**self.datatrove_kwargs()))
 
     def reason(self, raw: str | None) -> str:
         raw = raw or "dropped"

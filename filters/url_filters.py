@@ -21,6 +21,7 @@ import numpy as np
 import pyarrow as pa
 from pydantic import Field
 
+from corpus_forge.cache import cached
 from corpus_forge.config import ConfigError, StageConfig, validate
 from filters.base import FilterResult, UrlFilter, register_filter
 from filters.url_normalize import DomainSet, normalize_host, normalize_url, url_host
@@ -186,13 +187,6 @@ class KarmaFilter(UrlFilter):
             raise ConfigError(f"filter karma: table {self.config.table!r} not found (build it with "
                               "`corpus-forge karma build DUMP... --out DIR`)")
         self._check_threshold(_table_min_karma(self.config.table))
-        self._table: KarmaTable | None = None
-
-    def __getstate__(self) -> dict[str, Any]:  # ship the options, not the loaded table
-        return {"config": self.config}
-
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        self.config, self._table = state["config"], None
 
     def __repr__(self) -> str:
         return f"KarmaFilter({self.config.model_dump()})"
@@ -206,9 +200,7 @@ class KarmaFilter(UrlFilter):
 
     @property
     def table(self) -> KarmaTable:
-        if self._table is None:
-            self._table = load_karma_table(self.config.table)
-        return self._table
+        return cached("karma.table", self.config.table, lambda: load_karma_table(self.config.table))
 
     def url_decision(self, url: str | None) -> tuple[str | None, dict[str, Any]]:
         k = self.table.get(normalize_url(url))
@@ -300,21 +292,13 @@ class DomainBlocklistFilter(_DomainFilter):
         for f in self.config.files:
             if not _exists(f):
                 raise ConfigError(f"filter domain_blocklist: files: {f!r} not found")
-        self._domains: DomainSet | None = None
-
-    def __getstate__(self) -> dict[str, Any]:  # ship the options, not the loaded lists
-        return {"config": self.config}
-
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        self.config, self._domains = state["config"], None
 
     def __repr__(self) -> str:
         return f"DomainBlocklistFilter({self.config.model_dump()})"
 
     def domain_set(self) -> DomainSet:
-        if self._domains is None:
-            self._domains = load_domain_set(tuple(self.config.files), tuple(self.config.domains))
-        return self._domains
+        c = self.config
+        return cached("blocklist.domains", c, lambda: load_domain_set(tuple(c.files), tuple(c.domains)))
 
 
 class WikipediaConfig(StageConfig):

@@ -23,8 +23,6 @@ The n-gram index is built once on the client (``prepare``) and broadcast to ever
 from __future__ import annotations
 
 import argparse
-import json
-import os
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -32,12 +30,13 @@ import numpy as np
 import pyarrow as pa
 from pydantic import Field, field_validator
 
+from corpus_forge.cache import cached
 from corpus_forge.config import ConfigError, StageConfig, validate
 from corpus_forge.schema import with_reason
-from corpus_forge.stage import DocumentStage, Partition, PartitionResult
+from corpus_forge.stage import DocumentStage, Partition, PartitionResult, RunContext, read_partition
 from corpus_forge.stats import Counters
 from filters import decontam as dc
-from filters.benchmarks import DEFAULT_BENCHMARKS, REGISTRY, BenchmarkSpec, as_spec, check_spec, load_benchmark
+from filters.benchmarks import DEFAULT_BENCHMARKS, BenchmarkSpec, as_spec, check_spec, load_benchmark
 from filters.ngrams import DocWords, word_spans
 from filters.wikipedia import WIKI_NGRAM, WIKI_THRESHOLD, WIKIPEDIA_DOMAINS, ReferenceNgrams, WikipediaUrlFilter
 
@@ -52,7 +51,11 @@ EXAMPLES_PER_PARTITION = 3
 class DecontaminateConfig(StageConfig):
     """Options of the decontaminate stage; defaults are GPT-3's (benchmarks) and GPT-2's (Wikipedia)."""
 
-    benchmarks: list[BenchmarkSpec] = Field(default_factory=lambda: [BenchmarkSpec(name=n) for n in DEFAULT_BENCHMARKS])
+    benchmarks: list[BenchmarkSpec] = Field(
+        default_factory=lambda: [BenchmarkSpec(name=n) for n in DEFAULT_BENCHMARKS],
+        json_schema_extra={"flag": "--benchmark", "metavar": "SPEC"},
+        description="benchmarks: NAME (registered), NAME=PATH, or NAME=PATH#FIELD,FIELD for any JSONL/CSV/Parquet "
+                    "file; on the command line each --benchmark adds to the bundled ones")
     ngram: int = Field(dc.NGRAM, ge=1, le=64)
     min_words: int = Field(dc.MIN_WORDS, ge=1)
     action: Literal["excise", "drop"] = "excise"
@@ -86,8 +89,6 @@ class DecontamContext:
     reference: ReferenceNgrams | None = None
 
 
-_CONTEXTS: dict[str, DecontamContext] = {}
-
 
 class _PartitionState:
     """Per-document decisions while one partition is processed."""
@@ -104,7 +105,11 @@ class _PartitionState:
 
 
 class DecontaminateStage(DocumentStage):
+    """Benchmark n-gram matching (GPT-3 excision or drop) and Wikipedia removal over every partition."""
+
     name = "decontaminate"
+    Config = DecontaminateConfig
+    help = "remove benchmark test items (13-gram overlap, GPT-3 excision) and Wikipedia"
 
     def __init__(self, config: DecontaminateConfig | None = None, **options: Any) -> None:
         self.config = config or validate(DecontaminateConfig, options, "decontaminate")
@@ -140,12 +145,24 @@ class DecontaminateStage(DocumentStage):
     def _context(self, ctx: DecontamContext | None) -> DecontamContext:
         if ctx is not None:
             return ctx
-        key = self.config.model_dump_json()
-        if key not in _CONTEXTS:
-            _CONTEXTS[key] = self.build_context()
-        return _CONTEXTS[key]
+        return cached("decontaminate.context", self.config, self.build_context)
 
-    def prepare(self, partitions: list[Partition]) -> DecontamContext:
+    @staticmethod
+    def add_cli_arguments(p: argparse.ArgumentParser) -> None:
+        _add_cli_arguments(p)
+
+    @staticmethod
+    def cli_options(opts: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]:
+        return _cli_options(opts, args)
+
+    @staticmethod
+    def print_report(stats: dict[str, Any]) -> None:
+        print_report(stats)
+
+    def independent_partitions(self) -> bool:
+        return self.config.max_ngram_docs is None  # the counting pass looks at every partition
+
+    def prepare(self, partitions: list[Partition], run: RunContext | None = None) -> DecontamContext:
         ctx = self.build_context()
         if self.config.max_ngram_docs is not None and len(ctx.index):
             keys, counts = count_ngram_documents(ctx.index, partitions)
@@ -255,7 +272,7 @@ class DecontaminateStage(DocumentStage):
 
     # ------------------------------------------------------------ after all partitions
 
-    def finalize(self, out_dir: str, counters: Counters) -> dict[str, Any]:
+    def finalize(self, run: RunContext, counters: Counters, markers: list[dict[str, Any]]) -> dict[str, Any]:
         """Collapse the per-partition item lists into the contamination report."""
         extra = counters.extra
         report: dict[str, Any] = {}
@@ -290,8 +307,6 @@ def _set(table: pa.Table, name: str, col: pa.Array) -> pa.Table:
 
 
 def _count_partition(part: Partition, index: dc.BenchmarkIndex) -> tuple[np.ndarray, np.ndarray]:
-    from corpus_forge.io import read_partition
-
     texts = read_partition(part, columns=["text"]).column("text").to_pylist()
     return dc.doc_frequencies(index, texts)
 
@@ -324,79 +339,24 @@ def count_ngram_documents(index: dc.BenchmarkIndex, partitions: list[Partition])
 # ---------------------------------------------------------------- recipe and command line
 
 
-def from_options(options: dict[str, Any] | None) -> DecontaminateStage:
-    """Build the stage from a recipe's options (``ConfigError`` names any bad key)."""
-    return DecontaminateStage(validate(DecontaminateConfig, options or {}, "decontaminate"))
-
-
-def register(subparsers: Any) -> None:
-    from corpus_forge.cli_common import add_stage_options
-
-    known = ", ".join(f"{i.name}{' (bundled)' if i.bundled else ''}" for i in REGISTRY.values())
-    p = subparsers.add_parser(
-        "decontaminate",
-        help="remove benchmark test items (13-gram overlap, GPT-3 excision) and Wikipedia",
-        description="Remove benchmark test items (13-gram overlap; GPT-3 excision or drop) and Wikipedia "
-        "(by URL, and by overlap with a reference dump) from a previous stage's documents. With no --benchmark, "
-        "the bundled sets are used: " + ", ".join(DEFAULT_BENCHMARKS) + ". The contamination report (per "
-        "benchmark: test items found, documents touched) goes to OUT/stats.json and is printed at the end.",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    p.add_argument("inputs", nargs="+", help="a previous stage's --out directory (or part-*.parquet files)")
-    p.add_argument("--benchmark", action="append", default=None, metavar="SPEC",
-                   help=f"add a benchmark: NAME (bundled), NAME=PATH, or NAME=PATH#FIELD,FIELD for any "
-                        f"JSONL/CSV/Parquet file (fields joined into one text). Registered: {known}")
+def _add_cli_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-bundled", action="store_true",
                    help="do not use the bundled benchmarks; only those given with --benchmark")
-    p.add_argument("--ngram", type=int, default=None, help=f"words per n-gram (default {dc.NGRAM}, GPT-3)")
-    p.add_argument("--action", choices=["excise", "drop"], default=None,
-                   help="excise: cut matches ± 200 chars (GPT-3, default); drop: remove the whole document")
-    p.add_argument("--max-ngram-docs", type=int, default=None, metavar="K",
-                   help="ignore benchmark n-grams found in more than K input documents (GPT-3: 10); "
-                        "adds a counting pass")
-    p.add_argument("--wikipedia-reference", action="append", default=None, metavar="PATH",
-                   help="Wikipedia reference: MediaWiki XML dump (.xml/.xml.bz2), text, JSONL or Parquet "
-                        "(or a saved .npy hash set); drops documents whose 13-gram overlap with it is high")
-    p.add_argument("--wikipedia-threshold", type=float, default=None, metavar="SHARE",
-                   help=f"share of a document's n-grams found in the reference to drop it (default {WIKI_THRESHOLD})")
-    p.add_argument("--wikipedia-sample", type=int, default=None, metavar="N",
-                   help="keep 1 in N reference n-grams (by hash) to bound memory for whole dumps (default 1)")
-    p.add_argument("--no-wikipedia-urls", action="store_true", help="keep documents from Wikipedia URLs")
-    add_stage_options(p)
-    p.set_defaults(func=main)
 
 
-def options_from_args(args: argparse.Namespace) -> dict[str, Any]:
-    from corpus_forge.cli_common import config_from_args
-
-    opts = config_from_args(args, {
-        "ngram": args.ngram, "action": args.action, "max_ngram_docs": args.max_ngram_docs,
-        "wikipedia_threshold": args.wikipedia_threshold, "wikipedia_sample": args.wikipedia_sample,
-    })
-    if args.benchmark or args.no_bundled:
-        base = [] if args.no_bundled else list(opts.get("benchmarks", DEFAULT_BENCHMARKS))
-        given = [as_spec(s) for s in args.benchmark or []]
+def _cli_options(opts: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]:
+    """``--benchmark`` adds to the bundled (or configured) benchmarks unless ``--no-bundled``."""
+    given = [as_spec(s) if isinstance(s, str) else s for s in getattr(args, "opt_benchmarks", None) or []]
+    if given or args.no_bundled:
+        cfg = validate(DecontaminateConfig, {k: v for k, v in opts.items() if k != "benchmarks"}, "decontaminate")
+        base = [] if args.no_bundled else [b.model_dump() for b in cfg.benchmarks]
         names = {s.name for s in given}
-        opts["benchmarks"] = [b for b in base if as_spec(b).name not in names] + [s.model_dump() for s in given]
+        opts["benchmarks"] = [b for b in base if b["name"] not in names] + [s.model_dump() for s in given]
         if not opts["benchmarks"]:
             raise ConfigError("decontaminate: --no-bundled needs at least one --benchmark")
-    if args.wikipedia_reference:
-        opts["wikipedia_reference"] = list(opts.get("wikipedia_reference", [])) + args.wikipedia_reference
-    if args.no_wikipedia_urls:
-        opts["wikipedia_urls"] = False
     return opts
 
 
-def main(args: argparse.Namespace) -> int:
-    from corpus_forge.cli_common import run_stage_cli
-
-    stage = from_options(options_from_args(args))
-    code = run_stage_cli(stage, args.inputs, args)
-    stats_path = os.path.join(args.out, "stats.json")
-    if not args.no_progress and os.path.exists(stats_path):
-        with open(stats_path) as f:
-            print_report(json.load(f))
-    return code
 
 
 def print_report(stats: dict[str, Any]) -> None:

@@ -25,12 +25,10 @@ phase timings.
 
 from __future__ import annotations
 
-import argparse
 import itertools
 import math
 import os
 import shutil
-import tempfile
 import time
 from collections import Counter
 from dataclasses import dataclass
@@ -44,10 +42,10 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from pydantic import Field, model_validator
 
-from corpus_forge.config import StageConfig, validate
-from corpus_forge.io import read_json, read_partition, write_json_atomic, write_parquet_atomic
+from corpus_forge.config import StageConfig
+from corpus_forge.io import read_json, write_json_atomic, write_parquet_atomic
 from corpus_forge.schema import with_reason
-from corpus_forge.stage import DocumentStage, Partition, PartitionResult
+from corpus_forge.stage import DocumentStage, Partition, PartitionResult, RunContext, read_partition
 from corpus_forge.stats import Counters
 from pipelines.minhash import MinHasher, TextNorm, exact_hashes, lsh_params, normalize_batch
 
@@ -525,17 +523,11 @@ class DedupStage(DocumentStage):
     """Filters each input file by the decisions of the global phases (run in :meth:`prepare`)."""
 
     name = "dedup"
+    Config = DedupConfig
+    help = "exact + MinHash-LSH near-duplicate removal across the corpus"
 
-    def __init__(self, config: DedupConfig, work_dir: str | None = None) -> None:
-        self.config = config
-        self.work_dir = work_dir
-
-    def __repr__(self) -> str:
-        return f"DedupStage({self.config!r})"
-
-    def prepare(self, partitions: list[Partition]) -> dict[str, Any]:
-        if self.work_dir is None:
-            self.work_dir = tempfile.mkdtemp(prefix="corpus-forge-dedup-")
+    def prepare(self, partitions: list[Partition], run: RunContext) -> DedupContext:
+        self.work_dir = run.work_dir
         summary = run_global_phases(self.config, partitions, self.work_dir)
         return DedupContext(os.path.join(self.work_dir, "assign"), {p.key: i for i, p in enumerate(partitions)},
                             {f["index"]: f["error"] for f in summary["failed_files"]})
@@ -551,10 +543,11 @@ class DedupStage(DocumentStage):
         assign = pq.read_table(path) if os.path.exists(path) else None
         return apply_assignments(table, assign)
 
-    def finalize(self, out_dir: str, counters: Counters) -> dict[str, Any]:
-        if self.work_dir is None or not os.path.exists(os.path.join(self.work_dir, "summary.json")):
+    def finalize(self, run: RunContext, counters: Counters, markers: list[dict[str, Any]]) -> dict[str, Any]:
+        path = os.path.join(run.work_dir, "summary.json")
+        if not os.path.exists(path):
             return {}
-        summary = read_json(os.path.join(self.work_dir, "summary.json"))
+        summary = read_json(path)
         summary.pop("ident", None)
         return {"dedup": summary}
 
@@ -585,62 +578,3 @@ def apply_assignments(table: pa.Table, assign: pa.Table | None) -> PartitionResu
     removed = with_reason(table.filter(pa.array(removed_mask)), reason[removed_mask].tolist())
     counters.documents_out = kept.num_rows
     return PartitionResult(kept, removed, counters)
-
-
-# ---------------------------------------------------------------------------------------------------
-# entry points: recipe, CLI
-
-def from_options(options: dict[str, Any]) -> DedupStage:
-    return DedupStage(validate(DedupConfig, options, "dedup"))
-
-
-def run_recipe_stage(options: dict[str, Any], inputs: list[str], out_dir: str, *, client: Any = None,
-                     scheduler: str | None = None, workers: int | None = None, keep_removed: bool = False,
-                     progress: bool = True) -> dict[str, Any]:
-    """Run dedup into ``out_dir`` (global phases in ``out_dir/_dedup``); returns the stats written."""
-    from corpus_forge.runner import run_stage
-
-    stage = from_options(options)
-    stage.work_dir = os.path.join(os.path.abspath(out_dir), WORK)
-    return run_stage(stage, inputs, out_dir, client=client, scheduler=scheduler, workers=workers,
-                     keep_removed=keep_removed, progress=progress)
-
-
-def register(sub: argparse._SubParsersAction) -> None:
-    from corpus_forge.cli_common import add_stage_options
-
-    p = sub.add_parser("dedup", help="exact + MinHash-LSH near-duplicate removal across the corpus",
-                       description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("inputs", nargs="+", metavar="INPUT_DIR", help="a previous stage's --out directory")
-    p.add_argument("--ngram", type=int, default=None, help="word n-gram size (default 5)")
-    p.add_argument("--bands", type=int, default=None, help="LSH bands (default 14)")
-    p.add_argument("--rows", type=int, default=None, help="rows per band (default 8)")
-    p.add_argument("--threshold", type=float, default=None,
-                   help="derive bands x rows for this Jaccard threshold instead (with --num-perm)")
-    p.add_argument("--num-perm", type=int, default=None, help="permutations for --threshold (default 112)")
-    p.add_argument("--no-verify", dest="verify", action="store_const", const=False, default=None,
-                   help="skip true-Jaccard verification of candidate pairs")
-    p.add_argument("--verify-threshold", type=float, default=None, help="minimum true Jaccard (default 0.7)")
-    p.add_argument("--exact-only", action="store_true", help="only exact duplicates")
-    p.add_argument("--no-exact", action="store_true", help="only near duplicates")
-    p.add_argument("--keep-order", default=None,
-                   help="keeper rule, comma separated (default -quality_score,crawl_date,id)")
-    add_stage_options(p)
-    p.set_defaults(func=main)
-
-
-def main(args: argparse.Namespace) -> int:
-    from corpus_forge.cli_common import config_from_args, exit_status
-    from corpus_forge.progress import print_summary
-
-    opts = config_from_args(args, {
-        "ngram": args.ngram, "bands": args.bands, "rows": args.rows, "threshold": args.threshold,
-        "num_perm": args.num_perm, "verify": args.verify, "verify_threshold": args.verify_threshold,
-        "fuzzy": False if args.exact_only else None, "exact": False if args.no_exact else None,
-        "keep_order": args.keep_order.split(",") if args.keep_order else None,
-    })
-    stats = run_recipe_stage(opts, args.inputs, args.out, scheduler=args.scheduler, workers=args.workers,
-                             keep_removed=args.keep_removed, progress=not args.no_progress)
-    if not args.no_progress:
-        print_summary(stats, os.path.abspath(args.out))
-    return exit_status(stats)

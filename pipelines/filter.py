@@ -12,7 +12,6 @@ Gopher quality, C4 (without its terminal-punctuation rule) and FineWeb's own rul
 
 from __future__ import annotations
 
-import argparse
 import time
 from typing import Any
 
@@ -20,9 +19,10 @@ import numpy as np
 import pyarrow as pa
 from pydantic import Field, field_validator
 
-from corpus_forge.config import StageConfig, validate
+from corpus_forge.cache import cached
+from corpus_forge.config import StageConfig
 from corpus_forge.schema import conform, with_reason
-from corpus_forge.stage import DocumentStage, PartitionResult
+from corpus_forge.stage import DocumentStage, PartitionResult, RunContext
 from corpus_forge.stats import Counters
 
 # The FineWeb recipe (datatrove examples/fineweb.py, after URL filtering and extraction).
@@ -70,19 +70,18 @@ class FilterStage(DocumentStage):
     """Runs an ordered list of filters (see :mod:`filters`) over every partition of documents."""
 
     name = "filter"
+    Config = FilterConfig
+    help = "language ID, Gopher/C4/FineWeb heuristics, quality classifier"
+    inputs_help = "output folder(s) of a previous stage (part-*.parquet), or Parquet files"
 
     def __init__(self, config: FilterConfig | None = None) -> None:
         self.config = config or FilterConfig()
-        self._filters: list[Any] | None = build_filters(self.config.filters)  # fail early on bad options
-
-    def __getstate__(self) -> dict[str, Any]:
-        return {**self.__dict__, "_filters": None}  # models load lazily in each worker
+        self.filters  # noqa: B018 - build them now: bad filter options fail before any work
 
     @property
     def filters(self) -> list[Any]:
-        if self._filters is None:
-            self._filters = build_filters(self.config.filters)
-        return self._filters
+        """The filter objects, built once per process (models load once per worker)."""
+        return cached("filter.filters", self.config.filters, lambda: build_filters(self.config.filters))
 
     def process_table(self, table: pa.Table, ctx: Any = None) -> PartitionResult:
         table = conform(table)
@@ -168,31 +167,10 @@ class FilterStage(DocumentStage):
         removed = with_reason(out.take(pa.array(dead, type=pa.int64())), [reasons[i] for i in dead])
         return kept, removed
 
-    def finalize(self, out_dir: str, counters: Counters) -> dict[str, Any]:
+    def independent_partitions(self) -> bool:
+        return True
+
+    def finalize(self, run: RunContext, counters: Counters, markers: list[dict[str, Any]]) -> dict[str, Any]:
         """Trim the examples gathered from every partition to at most three per reason."""
         ex = counters.extra.get("examples") or {}
         return {"examples": {r: list(v)[: self.config.examples_per_reason] for r, v in sorted(ex.items())}}
-
-
-def from_options(options: dict[str, Any]) -> FilterStage:
-    return FilterStage(validate(FilterConfig, options, "filter"))
-
-
-def register(sub: argparse._SubParsersAction) -> None:
-    from corpus_forge.cli_common import add_stage_options
-    from filters.base import available_filters
-
-    p = sub.add_parser("filter", help="language ID, Gopher/C4/FineWeb heuristics, quality classifier",
-                       description=__doc__, epilog="filter types: " + ", ".join(available_filters()),
-                       formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("inputs", nargs="+", metavar="INPUT_DIR",
-                   help="output folder(s) of a previous stage (part-*.parquet), or Parquet files")
-    add_stage_options(p)
-    p.set_defaults(func=main)
-
-
-def main(args: argparse.Namespace) -> int:
-    from corpus_forge.cli_common import config_from_args, run_stage_cli
-
-    opts = config_from_args(args, {})
-    return run_stage_cli(from_options(opts), args.inputs, args)

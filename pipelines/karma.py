@@ -45,18 +45,19 @@ unknown) and drops nothing, instead of dropping every page.
 
 from __future__ import annotations
 
-import argparse
 import operator
 import os
-import time
+from dataclasses import dataclass
 from typing import Any, Literal
 
+import fsspec
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 from pydantic import Field
 
-from corpus_forge.config import StageConfig, validate
+from corpus_forge.config import StageConfig
+from corpus_forge.stage import Partition, PartitionResult, RunContext, Stage
 from corpus_forge.stats import Counters
 from pipelines.karma_aggregate import (
     MAIN_SCHEMA,
@@ -402,15 +403,10 @@ def write_bucket(partial: Partial, out_dir: str, config: KarmaBuildConfig, keep_
     return partial.counters, partial.main.num_rows, table.num_rows
 
 
-def _write_stats(c: Counters, distinct: int, kept: int, out_dir: str, config: KarmaBuildConfig,
-                 table: str) -> dict:
-    from corpus_forge.io import write_json_atomic
-
-    c.check("karma build")
+def table_stats(c: Counters, distinct: int, kept: int, config: KarmaBuildConfig, table: str) -> dict[str, Any]:
+    """The karma figures of ``stats.json`` beyond the counters."""
     removed = dict(sorted(c.removed.items()))
-    stats: dict[str, Any] = {
-        "stage": "karma",
-        **c.to_dict(),
+    return {
         "lines_read": c.documents_in,
         "malformed": removed.get("malformed_json", 0),
         "skipped": {k: v for k, v in removed.items() if k != "malformed_json"},
@@ -421,96 +417,128 @@ def _write_stats(c: Counters, distinct: int, kept: int, out_dir: str, config: Ka
         "aggregate": config.aggregate,
         "table": table,
     }
-    write_json_atomic(stats, os.path.join(out_dir, "stats.json"))
-    return stats
 
 
 def write_table(partial: Partial, out_dir: str, config: KarmaBuildConfig, keep_removed: bool = False) -> dict:
     """Finalize and write ``karma.parquet`` and ``stats.json``; return the stats."""
+    from corpus_forge.io import write_json_atomic
+
     c, distinct, kept = write_bucket(partial, out_dir, config, keep_removed)
-    return _write_stats(c, distinct, kept, out_dir, config, os.path.join(out_dir, TABLE_FILE))
+    c.check("karma build")
+    table = os.path.join(out_dir, TABLE_FILE)
+    stats = {"stage": "karma", **c.to_dict(), **table_stats(c, distinct, kept, config, table)}
+    write_json_atomic(stats, os.path.join(out_dir, "stats.json"))
+    return stats
 
 
 def _clear_tables(out_dir: str) -> None:
     """Remove the table files of an earlier run (a single file or parts), so no stale part is read."""
-    import glob
-
-    if "://" in out_dir:
-        return
-    for p in [os.path.join(out_dir, TABLE_FILE), *glob.glob(os.path.join(out_dir, PART_GLOB)),
-              *glob.glob(os.path.join(out_dir, "removed", "part-*.parquet"))]:
-        if os.path.exists(p):
-            os.remove(p)
+    fs, _, (root,) = fsspec.get_fs_token_paths(out_dir)
+    for p in [*fs.glob(root.rstrip("/") + "/" + TABLE_FILE), *fs.glob(root.rstrip("/") + "/" + PART_GLOB),
+              *fs.glob(root.rstrip("/") + "/removed/part-*.parquet")]:
+        fs.rm(p)
 
 
-class KarmaBuild:
-    """``karma build`` as an object a recipe can run: not a per-partition Stage (it has a global reduce)."""
+# ---- the step: map = scan each dump into URL hash buckets; finalize = merge and write each bucket ------------
+@dataclass(frozen=True)
+class KarmaContext:
+    """Broadcast to every scan task: how many URL hash buckets, and where the buckets go."""
+
+    buckets: int
+    scan_dir: str
+
+
+def save_partial(partial: Partial, prefix: str) -> None:
+    """Write a bucket's tables (aggregated and raw posts) as Arrow IPC files ``PREFIX.{main,subs,posts}``."""
+    import pyarrow.ipc as ipc
+
+    fs, _, (root,) = fsspec.get_fs_token_paths(prefix)
+    fs.makedirs(os.path.dirname(root), exist_ok=True)
+    for name in ("main", "subs", "posts"):
+        table: pa.Table = getattr(partial, name)
+        tmp = f"{root}.{name}.tmp-{os.getpid()}"
+        with fs.open(tmp, "wb") as f, ipc.new_file(f, table.schema) as w:
+            w.write_table(table)
+        fs.mv(tmp, f"{root}.{name}")
+
+
+def load_partial(prefix: str) -> Partial:
+    """The tables :func:`save_partial` wrote (counters stay with the runner's markers)."""
+    import pyarrow.ipc as ipc
+
+    tables = {}
+    for name in ("main", "subs", "posts"):
+        with fsspec.open(f"{prefix}.{name}", "rb") as f:
+            tables[name] = ipc.open_file(f).read_all()
+    return Partial(tables["main"], tables["subs"], Counters(), tables["posts"])
+
+
+class KarmaBuildStage(Stage):
+    """``karma build`` as a step: one scan task per dump, then a parallel merge per URL hash bucket."""
 
     name = "karma"
+    command = ("karma", "build")
+    Config = KarmaBuildConfig
+    help = "Reddit karma table from Pushshift dumps (WebText's link filter)"
+    writes_documents = False
+    inputs_metavar = "DUMP"
+    inputs_help = "Pushshift RS_* dumps (.zst, .xz, .bz2, .gz or NDJSON): files, globs, directories, URLs"
 
-    def __init__(self, config: KarmaBuildConfig | None = None) -> None:
-        self.config = config or KarmaBuildConfig()
+    def partitions(self, inputs: list[str]) -> list[Partition]:
+        from corpus_forge.io import expand_inputs, path_key
 
-    def run(self, inputs: list[str], out_dir: str, *, scheduler: str | None = None, workers: int | None = None,
-            client: Any = None, keep_removed: bool = False, progress: bool = True) -> dict[str, Any]:
-        """Map the dumps on Dask, reduce as a tree of tasks, write the table; return ``stats.json``."""
-        from corpus_forge.cluster import get_client
-        from corpus_forge.io import expand_inputs
+        return [Partition(key=path_key(f), path=f) for f in expand_inputs(inputs)]
 
-        t0 = time.perf_counter()
-        files = expand_inputs(inputs)
-        out_dir = os.path.abspath(out_dir) if "://" not in out_dir else out_dir
-        success = os.path.join(out_dir, "_SUCCESS")
-        if os.path.exists(success):
-            os.remove(success)
-        _clear_tables(out_dir)
-        if client is not None:
-            stats = self._run(client, files, out_dir, keep_removed, progress)
+    def prepare(self, partitions: list[Partition], run: RunContext) -> KarmaContext:
+        # URLs are split into one hash bucket per worker in each scan task; each bucket is merged and
+        # written (karma-part-BBBBB.parquet) by its own tasks. The count is kept for reruns.
+        from corpus_forge.io import read_json, write_json_atomic
+
+        path = os.path.join(run.work_dir, "buckets.json")
+        if fsspec.core.url_to_fs(path)[0].exists(path):
+            n = int(read_json(path)["buckets"])
         else:
-            with get_client(scheduler, workers, quiet=not progress) as c:
-                stats = self._run(c, files, out_dir, keep_removed, progress)
-        stats["seconds"] = round(time.perf_counter() - t0, 3)
-        from corpus_forge.io import write_json_atomic
+            n = max(1, min(len(run.client.scheduler_info().get("workers", {})) or 1, 64))
+            write_json_atomic({"buckets": n}, path)
+        return KarmaContext(n, os.path.join(run.work_dir, "scan"))
 
-        write_json_atomic(stats, os.path.join(out_dir, "stats.json"))
-        if stats.get("files_read", 0) == 0:
-            from corpus_forge.runner import StageError
+    def process(self, part: Partition, ctx: Any = None) -> PartitionResult:
+        buckets = scan_dump_split(part.path, self.config, ctx.buckets)
+        for b, partial in enumerate(buckets):
+            save_partial(partial, os.path.join(ctx.scan_dir, part.key, f"bucket-{b:05d}"))
+        c = buckets[0].counters  # bucket 0 carries the dump's counters
+        c.extra["buckets"] = ctx.buckets
+        return PartitionResult(None, None, c)
 
-            raise StageError(f"karma build: no dump could be read ({stats.get('problem_files')})")
-        with open(success, "w") as f:
-            f.write("")
-        return stats
-
-    def _run(self, client: Any, files: list[str], out_dir: str, keep_removed: bool, progress: bool) -> dict:
-        from distributed import as_completed
-
-        from corpus_forge.progress import PartitionProgress
-
-        cfg = self.config
-        # URLs are split into hash buckets in each map task; each bucket is merged, finalized and written
-        # (karma-part-BBBBB.parquet) by its own tasks, in parallel, instead of one merge-and-write task.
-        n = max(1, min(len(client.scheduler_info().get("workers", {})) or 1, 64))
-        futures = [client.submit(scan_dump_split, f, cfg, n, key=f"karma-scan-{i}-{os.urandom(4).hex()}",
-                                 pure=False) for i, f in enumerate(files)]
-        with PartitionProgress("karma scan", enabled=progress) as bar:
-            bar.update(0, len(futures))
-            for done, _ in enumerate(as_completed(futures), 1):
-                bar.update(done, len(futures))
+    def finalize(self, run: RunContext, counters: Counters, markers: list[dict[str, Any]]) -> dict[str, Any]:
+        cfg, client = self.config, run.client
+        if not counters.extra.get("files_read"):
+            raise RuntimeError(f"karma build: no dump could be read ({counters.extra.get('problem_files')})")
+        n = int(markers[0]["buckets"])
+        scan_dir = os.path.join(run.work_dir, "scan")
+        keys = sorted(m["key"] for m in markers)
+        _clear_tables(run.out_dir)
         writes = []
         for b in range(n):
-            level = [client.submit(operator.getitem, f, b, pure=False) for f in futures]
+            level = [client.submit(load_partial, os.path.join(scan_dir, k, f"bucket-{b:05d}"), pure=False)
+                     for k in keys]
             while len(level) > 1:  # tree reduction per bucket, fan-in 8
                 level = [client.submit(merge_partials, level[i : i + 8], cfg.aggregate, pure=False)
                          for i in range(0, len(level), 8)]
-            writes.append(client.submit(write_bucket, level[0], out_dir, cfg, keep_removed, b, pure=False))
+            writes.append(client.submit(write_bucket, level[0], run.out_dir, cfg, run.keep_removed, b, pure=False))
         results = client.gather(writes)
-        del futures
-        counters = results[0][0]  # bucket 0 holds every file's counters (examples cut to 3 by the merge)
-        stats = _write_stats(counters, sum(r[1] for r in results), sum(r[2] for r in results), out_dir, cfg,
-                             os.path.join(out_dir, PART_GLOB))
-        stats["partitions"] = len(files)
-        stats["partitions_done"] = stats.get("files_read", 0)
-        return stats
+        return table_stats(counters, sum(r[1] for r in results), sum(r[2] for r in results), cfg,
+                           os.path.join(run.out_dir, PART_GLOB))
+
+    @staticmethod
+    def print_report(stats: dict[str, Any]) -> None:
+        from corpus_forge.progress import console
+
+        if "urls_distinct" in stats:
+            console.print(f"URLs: {stats['urls_distinct']:,} distinct, {stats['urls_kept']:,} with karma >= "
+                          f"{stats['min_karma']} ({stats['aggregate']}) → {stats['table']}")
+        for p in stats.get("problem_files", []):
+            console.print(f"[yellow]{p['path']}[/]: {p['problem']}")
 
 
 def build_local(inputs: list[str], out_dir: str, config: KarmaBuildConfig | None = None,
@@ -522,57 +550,3 @@ def build_local(inputs: list[str], out_dir: str, config: KarmaBuildConfig | None
     _clear_tables(out_dir)
     parts = [scan_dump(f, cfg, raw_tail=True) for f in expand_inputs(inputs)]
     return write_table(merge_partials(parts, cfg.aggregate), out_dir, cfg, keep_removed)
-
-
-# ---- CLI and recipe -------------------------------------------------------------------------
-def from_options(options: dict[str, Any]) -> KarmaBuild:
-    return KarmaBuild(validate(KarmaBuildConfig, options, "karma"))
-
-
-def register(sub: argparse._SubParsersAction) -> None:
-    from corpus_forge.cli_common import add_stage_options
-
-    p = sub.add_parser("karma", help="Reddit karma table from Pushshift dumps (WebText's link filter)",
-                       description="Reddit karma: build a table of normalized URL → karma from Pushshift "
-                                   "submission dumps; apply it with the 'karma' URL filter.")
-    p.set_defaults(func=lambda args: (p.print_help(), 2)[1])
-    ksub = p.add_subparsers(dest="karma_command", metavar="SUBCOMMAND")
-    b = ksub.add_parser("build", help="Pushshift submission dumps → TABLE_DIR/karma-part-*.parquet",
-                        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    b.add_argument("dumps", nargs="+", metavar="DUMP",
-                   help="Pushshift RS_* dumps (.zst, .xz, .bz2, .gz or NDJSON): files, globs, directories, URLs")
-    b.add_argument("--min-karma", type=int, default=None, help="keep URLs with karma >= this (default 3)")
-    b.add_argument("--aggregate", choices=["best", "sum"], default=None,
-                   help="best single post (WebText, default) or sum over posts (OpenWebText2)")
-    b.add_argument("--top-subreddits", type=int, default=None, help="subreddits listed per URL (default 3)")
-    for opt, what in (("self-posts", "self posts"), ("nsfw", "NSFW posts"),
-                      ("deleted", "deleted and removed posts"), ("reddit-internal", "links to reddit's own hosts"),
-                      ("image-hosts", "links to image/video hosts and media files")):
-        b.add_argument(f"--keep-{opt}", dest=f"keep_{opt.replace('-', '_')}", action="store_true",
-                       help=f"keep {what} (dropped by default)")
-    add_stage_options(b)
-    b.set_defaults(func=main)
-
-
-def main(args: argparse.Namespace) -> int:
-    from corpus_forge.cli_common import config_from_args
-    from corpus_forge.progress import console, print_summary
-
-    def flag(name: str) -> bool | None:
-        return False if getattr(args, f"keep_{name}") else None
-
-    opts = config_from_args(args, {
-        "min_karma": args.min_karma, "aggregate": args.aggregate, "top_subreddits": args.top_subreddits,
-        "drop_self_posts": flag("self_posts"), "drop_nsfw": flag("nsfw"), "drop_deleted": flag("deleted"),
-        "drop_reddit_internal": flag("reddit_internal"), "drop_image_hosts": flag("image_hosts"),
-    })
-    build = from_options(opts)
-    stats = build.run(args.dumps, args.out, scheduler=args.scheduler, workers=args.workers,
-                      keep_removed=args.keep_removed, progress=not args.no_progress)
-    if not args.no_progress:
-        print_summary(stats, os.path.abspath(args.out))
-        console.print(f"URLs: {stats['urls_distinct']:,} distinct, {stats['urls_kept']:,} with karma >= "
-                      f"{stats['min_karma']} ({stats['aggregate']}) → {stats['table']}")
-        for p in stats.get("problem_files", []):
-            console.print(f"[yellow]{p['path']}[/]: {p['problem']}")
-    return 0

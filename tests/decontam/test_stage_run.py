@@ -11,7 +11,7 @@ from decontam_helpers import DATA, plant, write_parts
 
 from corpus_forge.config import ConfigError
 from filters.benchmarks import load_benchmark
-from pipelines.decontaminate import BENCH_COLUMN, DecontaminateStage, from_options
+from pipelines.decontaminate import BENCH_COLUMN, DecontaminateStage
 
 
 @pytest.fixture(scope="module")
@@ -75,15 +75,15 @@ def test_counting_pass_runs_on_the_cluster(tmp_path, corpus, client):
 
 def test_options_are_validated():
     with pytest.raises(ConfigError, match="ngrm: unknown key"):
-        from_options({"ngrm": 12})
+        DecontaminateStage.from_options({"ngrm": 12})
     with pytest.raises(ConfigError, match="action"):
-        from_options({"action": "cut"})
+        DecontaminateStage.from_options({"action": "cut"})
     with pytest.raises(ConfigError, match="listed twice"):
-        from_options({"benchmarks": ["gsm8k", "gsm8k"]})
+        DecontaminateStage.from_options({"benchmarks": ["gsm8k", "gsm8k"]})
     with pytest.raises(ConfigError, match="not bundled"):
-        from_options({"benchmarks": ["openbookqa"]})
+        DecontaminateStage.from_options({"benchmarks": ["openbookqa"]})
     tq = {"name": "tq", "path": str(DATA / "benchmarks" / "truthfulqa_head.csv"), "fields": ["Question"]}
-    stage = from_options({"benchmarks": ["gsm8k", tq], "action": "drop"})
+    stage = DecontaminateStage.from_options({"benchmarks": ["gsm8k", tq], "action": "drop"})
     assert [b.name for b in stage.config.benchmarks] == ["gsm8k", "tq"]
 
 

@@ -12,7 +12,8 @@ import pytest
 from dedup_helpers import DATA, add_boilerplate, delete_block, substitute, true_jaccard
 
 from corpus_forge.config import ConfigError
-from pipelines.dedup import from_options, histogram, rank_keys, run_recipe_stage
+from corpus_forge.runner import run_stage
+from pipelines.dedup import DedupStage, histogram, rank_keys
 
 
 def write_parts(rows: list[dict], out: Path, n_files: int) -> Path:
@@ -59,7 +60,8 @@ def planted(articles, tmp_path_factory):
 
 
 def run(src: Path, out: Path, client, **opts) -> dict:
-    return run_recipe_stage(opts, [str(src)], str(out), client=client, keep_removed=True, progress=False)
+    return run_stage(DedupStage.from_options(opts), [str(src)], str(out), client=client, keep_removed=True,
+                     progress=False)
 
 
 def test_planted_duplicates_removed_above_threshold_kept_below(planted, dask_client, tmp_path):
@@ -89,9 +91,9 @@ def test_rerun_skips_and_gives_the_same_documents(planted, dask_client, tmp_path
     src, _, _ = planted
     first = run(src, tmp_path / "out", dask_client)
     ids_first = sorted(r["id"] for r in read_out(tmp_path / "out")[0])
-    mtime = os.path.getmtime(tmp_path / "out" / "_dedup" / "summary.json")
+    mtime = os.path.getmtime(tmp_path / "out" / "_work" / "summary.json")
     second = run(src, tmp_path / "out", dask_client)
-    assert os.path.getmtime(tmp_path / "out" / "_dedup" / "summary.json") == mtime
+    assert os.path.getmtime(tmp_path / "out" / "_work" / "summary.json") == mtime
     assert sorted(r["id"] for r in read_out(tmp_path / "out")[0]) == ids_first
     assert first["removed"] == second["removed"]
 
@@ -159,10 +161,10 @@ def test_clough_stevenson_cut_answers_found_independent_answers_kept(dask_client
 
 def test_bad_options_name_the_key():
     with pytest.raises(ConfigError, match="bandz"):
-        from_options({"bandz": 3})
+        DedupStage.from_options({"bandz": 3})
     with pytest.raises(ConfigError, match="nothing to do"):
-        from_options({"exact": False, "fuzzy": False})
-    stage = from_options({"threshold": 0.8, "num_perm": 128})
+        DedupStage.from_options({"exact": False, "fuzzy": False})
+    stage = DedupStage.from_options({"threshold": 0.8, "num_perm": 128})
     assert stage.config.band_rows() == (9, 13)  # datasketch MinHashLSH(0.8, 128) gives b=9, r=13
 
 

@@ -156,5 +156,6 @@ def test_filters_pickle_without_their_datatrove_objects():
 
     f = build_filter({"type": "c4"})
     f.filter_table(pa.table({"id": ["x"], "text": ["One two three four. " * 10]}))
-    g = pickle.loads(pickle.dumps(f))
-    assert g._filter is None and np.asarray(g.filter_table(pa.table({"id": ["x"], "text": ["a b"]})).keep).size == 1
+    blob = pickle.dumps(f)
+    g = pickle.loads(blob)
+    assert b"datatrove" not in blob and np.asarray(g.filter_table(pa.table({"id": ["x"], "text": ["a b"]})).keep).size == 1

@@ -17,7 +17,8 @@ import pytest
 import zstandard
 
 from corpus_forge.config import ConfigError
-from pipelines.karma import KarmaBuild, KarmaBuildConfig, build_local, from_options, scan_dump
+from corpus_forge.runner import run_stage
+from pipelines.karma import KarmaBuildConfig, KarmaBuildStage, build_local, scan_dump
 
 DATA = Path(__file__).parent.parent / "data" / "karma"
 DUMPS_2005 = [str(DATA / "RS_v2_2005-06.xz"), str(DATA / "RS_v2_2005-07.xz")]
@@ -169,7 +170,8 @@ def test_dask_run_equals_local_run_and_writes_success(tmp_path: Path, dask_clien
     shutil.copy(DUMPS_2005[0], tmp_path / "a.xz")
     shutil.copy(DUMPS_2005[1], tmp_path / "b.xz")
     local = build_local([str(tmp_path / "a.xz"), str(tmp_path / "b.xz")], str(tmp_path / "local"))
-    stats = KarmaBuild().run([str(tmp_path / "*.xz")], str(tmp_path / "dask"), client=dask_client, progress=False)
+    stats = run_stage(KarmaBuildStage(), [str(tmp_path / "*.xz")], str(tmp_path / "dask"), client=dask_client,
+                      progress=False)
     assert (tmp_path / "dask" / "_SUCCESS").exists()
     assert stats["urls_kept"] == local["urls_kept"] == 833
     assert json.loads((tmp_path / "dask" / "stats.json").read_text())["urls_kept"] == 833
@@ -232,7 +234,7 @@ def test_cli_rejects_bad_options(tmp_path: Path, capsys) -> None:
     assert main(["karma", "build", DUMPS_2005[0], "--out", str(tmp_path / "o"), "--config", str(cfg)]) == 2
     assert "min_karmaa: unknown key" in capsys.readouterr().err
     with pytest.raises(ConfigError, match="aggregate"):
-        from_options({"aggregate": "mean"})
+        KarmaBuildStage.from_options({"aggregate": "mean"})
 
 
 def test_odd_lines_among_good_ones(tmp_path: Path) -> None:

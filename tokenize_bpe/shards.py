@@ -1,0 +1,123 @@
+"""Token shards in llm.c's layout, with a ``.idx`` sidecar of document starts.
+
+A shard ``NAME.bin`` is a 1024-byte header of 256 little-endian int32 — ``[0]`` magic 20240520,
+``[1]`` version (1: uint16 tokens, 2: uint32 tokens), ``[2]`` token count, the rest zero — followed by the
+tokens (little-endian). llm.c's ``dataloader.h``, nanoGPT-style ``np.memmap(..., offset=1024)`` and
+modded-nanogpt read it as it is. ``NAME.idx`` beside it holds uint64 token offsets of document starts
+(each points at an ``<|endoftext|>`` token), so a trainer can start windows at document boundaries.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+MAGIC = 20240520
+HEADER_INTS = 256
+HEADER_BYTES = HEADER_INTS * 4
+VERSION_DTYPE: dict[int, np.dtype] = {1: np.dtype("<u2"), 2: np.dtype("<u4")}
+
+
+class ShardError(ValueError):
+    """A shard file is malformed (bad magic, version, size) or disagrees with its sidecar."""
+
+
+@dataclass(frozen=True)
+class ShardHeader:
+    version: int
+    num_tokens: int
+
+    @property
+    def dtype(self) -> np.dtype:
+        return VERSION_DTYPE[self.version]
+
+
+def version_for_vocab(vocab_size: int) -> int:
+    """1 (uint16) when every id fits in 16 bits, else 2 (uint32)."""
+    return 1 if vocab_size <= 1 << 16 else 2
+
+
+def read_header(path: str | Path) -> ShardHeader:
+    """Parse and check the 1024-byte header (magic, version, and that the file size matches the count)."""
+    with open(path, "rb") as f:
+        raw = f.read(HEADER_BYTES)
+    if len(raw) < HEADER_BYTES:
+        raise ShardError(f"{path}: {len(raw)} bytes, shorter than the {HEADER_BYTES}-byte header")
+    header = np.frombuffer(raw, dtype="<i4")
+    if int(header[0]) != MAGIC:
+        raise ShardError(f"{path}: magic {int(header[0])}, expected {MAGIC} (not an llm.c token shard)")
+    version = int(header[1])
+    if version not in VERSION_DTYPE:
+        raise ShardError(f"{path}: unknown version {version} (1 = uint16, 2 = uint32)")
+    n = int(header[2])
+    expected = HEADER_BYTES + n * VERSION_DTYPE[version].itemsize
+    size = os.path.getsize(path)
+    if size != expected:
+        raise ShardError(f"{path}: header says {n} tokens ({expected} bytes) but the file has {size} bytes")
+    return ShardHeader(version, n)
+
+
+def open_tokens(path: str | Path) -> np.memmap:
+    """The shard's tokens as a read-only memmap (never the whole file in memory)."""
+    h = read_header(path)
+    if h.num_tokens == 0:
+        return np.zeros(0, dtype=h.dtype)  # type: ignore[return-value]
+    return np.memmap(path, dtype=h.dtype, mode="r", offset=HEADER_BYTES, shape=(h.num_tokens,))
+
+
+def idx_path(shard: str | Path) -> Path:
+    return Path(shard).with_suffix(".idx")
+
+
+def read_idx(shard: str | Path) -> np.ndarray:
+    """Document start offsets (uint64) from the ``.idx`` beside ``shard``."""
+    p = idx_path(shard)
+    size = os.path.getsize(p)
+    if size % 8:
+        raise ShardError(f"{p}: {size} bytes is not a whole number of uint64 offsets")
+    return np.fromfile(p, dtype="<u8")
+
+
+def _atomic_write(path: Path, chunks: list[bytes | memoryview]) -> None:
+    tmp = path.with_name(f".tmp-{uuid.uuid4().hex}-{path.name}")
+    try:
+        with open(tmp, "wb") as f:
+            for c in chunks:
+                f.write(c)
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+def write_shard(path: str | Path, tokens: np.ndarray, doc_starts: np.ndarray, version: int) -> str:
+    """Write ``NAME.bin`` (header + tokens) and ``NAME.idx`` atomically; return the shard's sha256."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    dtype = VERSION_DTYPE[version]
+    toks = np.asarray(tokens)
+    if toks.size and int(toks.max()) > np.iinfo(dtype).max:
+        raise ShardError(f"{path}: token id {int(toks.max())} does not fit version {version} ({dtype})")
+    toks = toks.astype(dtype, copy=False)
+    header = np.zeros(HEADER_INTS, dtype="<i4")
+    header[:3] = (MAGIC, version, toks.size)
+    body = [header.tobytes(), memoryview(np.ascontiguousarray(toks)).cast("B")]
+    digest = hashlib.sha256()
+    for c in body:
+        digest.update(c)
+    _atomic_write(idx_path(path), [np.asarray(doc_starts, dtype="<u8").tobytes()])
+    _atomic_write(path, body)  # the .bin last: its presence marks the pair complete
+    return digest.hexdigest()
+
+
+def file_sha256(path: str | Path, chunk: int = 1 << 22) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(chunk):
+            h.update(block)
+    return h.hexdigest()
