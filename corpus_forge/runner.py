@@ -67,10 +67,6 @@ def process_partition(stage: Stage, part: Partition, out_dir: str, keep_removed:
             raise TypeError(f"{stage.name}: process() returned no table for {part.key}")
         c.documents_out = res.kept.num_rows
     c.check(f"{stage.name} partition {part.key} ({part.path})")
-    if stage.writes_documents and res.kept is not None:
-        write_parquet_atomic(res.kept, os.path.join(out_dir, f"part-{part.key}.parquet"))
-        if keep_removed and res.removed is not None and res.removed.num_rows:
-            write_parquet_atomic(res.removed, os.path.join(out_dir, "removed", f"part-{part.key}.parquet"))
     marker = {
         "key": part.key,
         "input": part.path,
@@ -78,7 +74,15 @@ def process_partition(stage: Stage, part: Partition, out_dir: str, keep_removed:
         "seconds": round(time.perf_counter() - t0, 4),
         **c.to_dict(),
     }
-    write_json_atomic(marker, _marker_path(out_dir, part.key))
+    try:
+        if stage.writes_documents and res.kept is not None:
+            write_parquet_atomic(res.kept, os.path.join(out_dir, f"part-{part.key}.parquet"))
+            if keep_removed and res.removed is not None and res.removed.num_rows:
+                write_parquet_atomic(res.removed, os.path.join(out_dir, "removed", f"part-{part.key}.parquet"))
+        write_json_atomic(marker, _marker_path(out_dir, part.key))
+    except BaseException:
+        _remove_partitions(_fs(out_dir), out_dir, {part.key})  # all of a partition's files, or none
+        raise
     return marker
 
 
@@ -152,10 +156,11 @@ def _check_fingerprint(fs: Any, out_dir: str, fp: dict[str, Any]) -> dict[str, A
 
 def _remove_partitions(fs: Any, out_dir: str, keys: set[str]) -> None:
     for key in keys:
-        for p in (os.path.join(out_dir, f"part-{key}.parquet"), os.path.join(out_dir, "removed", f"part-{key}.parquet"),
-                  _marker_path(out_dir, key)):
-            if fs.exists(p):
-                fs.rm(p)
+        for p in (_marker_path(out_dir, key), os.path.join(out_dir, f"part-{key}.parquet"),
+                  os.path.join(out_dir, "removed", f"part-{key}.parquet")):
+            with contextlib.suppress(FileNotFoundError):
+                if fs.exists(p):
+                    fs.rm(p)
 
 
 def _reconcile(stage: Stage, fs: Any, out_dir: str, partitions: list[Partition], old: dict[str, Any] | None) -> int:
@@ -208,6 +213,7 @@ def run_partitions(
         on_done(done, len(partitions))
     if not todo:
         return markers, failed
+    _quiet_failures(client)
     ctx = stage.prepare(partitions, run)
     # a list, so a dict ctx is shipped whole (scattering a dict would name each value globally)
     ctx_f = client.scatter([ctx], broadcast=True, hash=False)[0] if ctx is not None else None
@@ -230,6 +236,30 @@ def run_partitions(
         if on_done:
             on_done(done, len(partitions))
     return markers, failed
+
+
+class _NoComputeFailed:
+    """Drop Dask's "Compute Failed" log block: the runner reports each failed partition itself."""
+
+    def filter(self, record: Any) -> bool:
+        return not str(record.msg).startswith("Compute Failed")
+
+
+def _install_quiet() -> None:
+    import logging
+
+    logging.getLogger("distributed.worker").addFilter(_NoComputeFailed())
+
+
+def _quiet_failures(client: Any) -> None:
+    """On our own LocalCluster (not a user's cluster, whose logs are theirs) unless --debug."""
+    from distributed import LocalCluster
+
+    if os.environ.get("CORPUS_FORGE_DEBUG") or not isinstance(getattr(client, "cluster", None), LocalCluster):
+        return
+    if not getattr(client, "_corpus_forge_quiet", False):
+        client.run(_install_quiet)
+        client._corpus_forge_quiet = True
 
 
 def merge_markers(markers: list[dict]) -> Counters:

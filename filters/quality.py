@@ -3,7 +3,9 @@
 Adds ``quality_score`` = P(reference-like) to every document and keeps documents by one of:
 
 - ``threshold``: keep if ``quality_score >= threshold``;
-- ``top_fraction``: keep the best-scoring ``fraction`` of each partition (ties broken by id);
+- ``top_fraction``: keep the best-scoring ``fraction`` of the whole corpus (ties broken by id): a corpus-level
+  filter, so the filter step scores every document first and then cuts at one global rank (run by
+  ``pipelines.filter``; called on one table alone, the table is the corpus);
 - ``pareto`` (GPT-3, Brown et al. 2020, appendix A): keep if ``np.random.pareto(alpha) > 1 - score``,
   alpha = 9. A Lomax(alpha) draw exceeds ``x`` with probability ``(1 + x)^-alpha``, so a document is kept
   with probability ``(2 - score)^-alpha``; we draw that with a uniform number derived from
@@ -87,7 +89,7 @@ class QualityConfig(StageConfig):
     model: str | None = Field(None, description="model folder or file from `quality train`; default: demo")
     mode: Literal["threshold", "top_fraction", "pareto"] = "pareto"
     threshold: float = Field(0.5, ge=0, le=1, description="threshold mode: keep if score >= this")
-    fraction: float = Field(0.5, gt=0, le=1, description="top_fraction mode: share of each partition kept")
+    fraction: float = Field(0.5, gt=0, le=1, description="top_fraction mode: share of the corpus kept")
     alpha: float = Field(9.0, gt=0, description="pareto mode: GPT-3's alpha")
     seed: int = Field(0, description="pareto mode: seeds the per-document draw")
     label: str = Field(POSITIVE, description="the model's label whose probability is the score")
@@ -104,6 +106,36 @@ class QualityClassifierFilter(DocumentFilter):
     def __init__(self, **options: Any) -> None:
         self.config = validate(QualityConfig, options, "filters.quality")
         self.model_file, self.model_stats = resolve_model(self.config.model)
+
+    @property
+    def corpus_level(self) -> bool:
+        """True when the decision needs every document's score first (``top_fraction``)."""
+        return self.config.mode == "top_fraction"
+
+    def score_table(self, table: pa.Table) -> FilterResult:
+        """Scores only, nothing dropped (the first pass of a corpus-level cut)."""
+        s = self.scores(table.column("text").to_pylist()) if table.num_rows else np.zeros(0)
+        return FilterResult(np.ones(table.num_rows, dtype=bool), [None] * table.num_rows,
+                            {"quality_score": pa.array(np.round(s, 5), type=pa.float32())})
+
+    def corpus_cut(self, scores: np.ndarray, ids: list[str]) -> tuple[float, str] | None:
+        """The (score, id) of the last document kept when the best ``fraction`` of all of them is kept."""
+        n_keep = round(self.config.fraction * len(ids))
+        if n_keep == 0:
+            return None
+        order = sorted(range(len(ids)), key=lambda i: (-float(scores[i]), str(ids[i])))
+        last = order[n_keep - 1]
+        return float(scores[last]), str(ids[last])
+
+    def apply_cut(self, table: pa.Table, cut: tuple[float, str] | None) -> FilterResult:
+        """Keep rows ranked at or before ``cut`` by (-quality_score, id); the scores are already there."""
+        s = table.column("quality_score").to_numpy(zero_copy_only=False).astype(np.float64)
+        ids = [str(i) for i in table.column("id").to_pylist()]
+        if cut is None:
+            keep = np.zeros(len(ids), dtype=bool)
+        else:
+            keep = np.array([(-x, i) <= (-cut[0], cut[1]) for x, i in zip(s, ids, strict=True)], dtype=bool)
+        return FilterResult(keep, [None if k else "quality:not_top_fraction" for k in keep])
 
     def scores(self, texts: list[str]) -> np.ndarray:
         model = load_model(self.model_file)
@@ -122,11 +154,12 @@ class QualityClassifierFilter(DocumentFilter):
         cfg = self.config
         if cfg.mode == "threshold":
             keep, why = s >= cfg.threshold, "quality:below_threshold"
-        elif cfg.mode == "top_fraction":
-            ids = table.column("id").to_pylist()
-            order = sorted(range(n), key=lambda i: (-s[i], str(ids[i])))
-            keep = np.zeros(n, dtype=bool)
-            keep[order[: round(cfg.fraction * n)]] = True
+        elif cfg.mode == "top_fraction":  # this table alone is the corpus
+            s = np.round(s, 5).astype(np.float32).astype(np.float64)  # the cut compares the stored scores
+            ids = [str(i) for i in table.column("id").to_pylist()]
+            cut = self.corpus_cut(s, ids)
+            scored = pa.table({"id": ids, "quality_score": pa.array(s, type=pa.float32())})
+            keep = self.apply_cut(scored, cut).keep
             why = "quality:not_top_fraction"
         else:
             ids = table.column("id").to_pylist()

@@ -12,7 +12,9 @@ Gopher quality, C4 (without its terminal-punctuation rule) and FineWeb's own rul
 
 from __future__ import annotations
 
+import os
 import time
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -20,9 +22,10 @@ import pyarrow as pa
 from pydantic import Field, field_validator
 
 from corpus_forge.cache import cached
-from corpus_forge.config import StageConfig
+from corpus_forge.config import ConfigError, StageConfig
+from corpus_forge.io import read_parquet, write_parquet_atomic
 from corpus_forge.schema import conform, with_reason
-from corpus_forge.stage import DocumentStage, PartitionResult, RunContext
+from corpus_forge.stage import DocumentStage, Partition, PartitionResult, RunContext, read_partition
 from corpus_forge.stats import Counters
 
 # The FineWeb recipe (datatrove examples/fineweb.py, after URL filtering and extraction).
@@ -83,21 +86,72 @@ class FilterStage(DocumentStage):
         """The filter objects, built once per process (models load once per worker)."""
         return cached("filter.filters", self.config.filters, lambda: build_filters(self.config.filters))
 
+    def corpus_filter(self) -> int | None:
+        """Index of the filter that needs the whole corpus first (quality ``top_fraction``), if any."""
+        found = [i for i, f in enumerate(self.filters) if getattr(f, "corpus_level", False)]
+        if len(found) > 1:
+            raise ConfigError("filter.filters: one corpus-level filter (quality top_fraction) per filter step; "
+                              "put the others in a later filter step")
+        return found[0] if found else None
+
+    def independent_partitions(self) -> bool:
+        return self.corpus_filter() is None
+
+    def check(self) -> None:
+        self.corpus_filter()
+
+    def prepare(self, partitions: list[Partition], run: RunContext | None = None) -> CorpusCut | None:
+        """Global phase for a corpus-level filter: every partition through the filters before it, scored
+        (saved under the work folder), then one cut over all scores."""
+        k = self.corpus_filter()
+        if k is None or run is None:
+            return None
+        scored_dir = os.path.join(run.work_dir, "scored")
+        futures = [run.client.submit(_score_partition, self, p, k, scored_dir, pure=False,
+                                     key=f"filter-score-{p.key}-{os.urandom(4).hex()}") for p in partitions]
+        results = run.client.gather(futures)
+        scores = np.concatenate([r[0] for r in results]) if results else np.zeros(0)
+        ids = [i for r in results for i in r[1]]
+        return CorpusCut(k, scored_dir, self.filters[k].corpus_cut(scores, ids), len(ids))
+
+    def process(self, part: Partition, ctx: CorpusCut | None = None) -> PartitionResult:
+        if ctx is None:
+            return self.process_table(read_partition(part))
+        kept, removed = _read_scored(ctx.scored_dir, part.key)
+        res = self.filters[ctx.index].apply_cut(kept, ctx.cut)
+        keep = np.asarray(res.keep, dtype=bool)
+        why = [r for r, k in zip(res.reasons, keep, strict=True) if not k]
+        cut_away = with_reason(kept.filter(pa.array(~keep)), why)
+        later, later_removed, seconds = self._apply(kept.filter(pa.array(keep)), self.filters[ctx.index + 1:])
+        parts = [t for t in (removed, cut_away, later_removed) if t is not None and t.num_rows]
+        all_removed = pa.concat_tables(parts, promote_options="permissive") if parts else None
+        return self._result(kept.num_rows + removed.num_rows, later, all_removed, seconds)
+
     def process_table(self, table: pa.Table, ctx: Any = None) -> PartitionResult:
+        """All filters over one table (a corpus-level filter treats the table as the corpus)."""
         table = conform(table)
-        counters = Counters(documents_in=table.num_rows)
+        kept, removed, seconds = self._apply(table, self.filters)
+        return self._result(table.num_rows, kept, removed, seconds)
+
+    def _apply(self, table: pa.Table, filters: list[Any]) -> tuple[pa.Table, pa.Table | None, dict[str, float]]:
+        """``filters`` over ``table`` in batches: (kept, removed with ``reason`` or None, seconds per filter)."""
         kept_parts: list[pa.Table] = []
         removed_parts: list[pa.Table] = []
-        examples: dict[str, list[str]] = {}
         seconds: dict[str, float] = {}
         for start in range(0, table.num_rows, self.config.batch_rows):
             batch = table.slice(start, self.config.batch_rows)
-            kept, removed = self._run_chain(batch, seconds)
+            kept, removed = self._run_chain(batch, seconds, filters)
             kept_parts.append(kept)
             if removed.num_rows:
                 removed_parts.append(removed)
         kept = pa.concat_tables(kept_parts, promote_options="permissive") if kept_parts else table
         removed = pa.concat_tables(removed_parts, promote_options="permissive") if removed_parts else None
+        return kept, removed, seconds
+
+    def _result(self, n_in: int, kept: pa.Table, removed: pa.Table | None,
+                seconds: dict[str, float]) -> PartitionResult:
+        counters = Counters(documents_in=n_in)
+        examples: dict[str, list[str]] = {}
         if removed is not None:
             reasons, texts = removed.column("reason").to_pylist(), removed.column("text").to_pylist()
             for reason, text in zip(reasons, texts, strict=True):
@@ -108,11 +162,11 @@ class FilterStage(DocumentStage):
         counters.documents_out = kept.num_rows
         counters.extra["examples"] = examples
         counters.extra["filter_seconds"] = {k: round(v, 4) for k, v in seconds.items()}
-        counters.check(f"filter ({table.num_rows} documents)")
+        counters.check(f"filter ({n_in} documents)")
         return PartitionResult(kept, removed, counters)
 
-    def _run_chain(self, batch: pa.Table, seconds: dict[str, float]) -> tuple[pa.Table, pa.Table]:
-        """Pass one batch through every filter; returns (kept, removed with ``reason``)."""
+    def _run_chain(self, batch: pa.Table, seconds: dict[str, float], filters: list[Any]) -> tuple[pa.Table, pa.Table]:
+        """Pass one batch through ``filters``; returns (kept, removed with ``reason``)."""
         n = batch.num_rows
         reasons: list[str | None] = [None] * n
         texts = batch.column("text").to_pylist()
@@ -121,12 +175,12 @@ class FilterStage(DocumentStage):
             reasons[i] = EMPTY_REASON
         added: dict[str, list[Any]] = {}
         types: dict[str, pa.DataType] = {}
-        for f in self.filters:  # declared columns exist even when no document reached the filter
+        for f in filters:  # declared columns exist even when no document reached the filter
             for col, typ in getattr(f, "adds_columns", {}).items():
                 added.setdefault(col, [None] * n)
                 types[col] = typ
         current = batch
-        for f in self.filters:
+        for f in filters:
             idx = np.flatnonzero(alive)
             if not idx.size:
                 break
@@ -167,10 +221,47 @@ class FilterStage(DocumentStage):
         removed = with_reason(out.take(pa.array(dead, type=pa.int64())), [reasons[i] for i in dead])
         return kept, removed
 
-    def independent_partitions(self) -> bool:
-        return True
-
     def finalize(self, run: RunContext, counters: Counters, markers: list[dict[str, Any]]) -> dict[str, Any]:
         """Trim the examples gathered from every partition to at most three per reason."""
         ex = counters.extra.get("examples") or {}
         return {"examples": {r: list(v)[: self.config.examples_per_reason] for r, v in sorted(ex.items())}}
+
+
+@dataclass(frozen=True)
+class CorpusCut:
+    """The global phase's result: which filter, where the scored partitions are, and the cut (score, id)."""
+
+    index: int
+    scored_dir: str
+    cut: tuple[float, str] | None
+    documents: int
+
+
+class _ScoreOnly:
+    """A corpus-level filter in its first pass: adds its scores, drops nothing."""
+
+    def __init__(self, flt: Any) -> None:
+        self.flt, self.name = flt, flt.name
+        self.adds_columns = getattr(flt, "adds_columns", {})
+
+    def filter_table(self, table: pa.Table) -> Any:
+        return self.flt.score_table(table)
+
+
+def _score_partition(stage: FilterStage, part: Partition, k: int, scored_dir: str) -> tuple[np.ndarray, list[str]]:
+    """First pass of a corpus-level filter on one partition (saved, so a rerun does not redo it)."""
+    kept_path = os.path.join(scored_dir, f"{part.key}.kept.parquet")
+    if not os.path.exists(kept_path):
+        table = conform(read_partition(part))
+        kept, removed, _ = stage._apply(table, [*stage.filters[:k], _ScoreOnly(stage.filters[k])])
+        write_parquet_atomic(removed if removed is not None else with_reason(table.slice(0, 0), []),
+                             os.path.join(scored_dir, f"{part.key}.removed.parquet"))
+        write_parquet_atomic(kept, kept_path)  # last: marks the first pass of this partition done
+    t = read_parquet(kept_path, columns=["id", "quality_score"])
+    return t.column("quality_score").to_numpy(zero_copy_only=False).astype(np.float64), \
+        [str(i) for i in t.column("id").to_pylist()]
+
+
+def _read_scored(scored_dir: str, key: str) -> tuple[pa.Table, pa.Table]:
+    return (read_parquet(os.path.join(scored_dir, f"{key}.kept.parquet")),
+            read_parquet(os.path.join(scored_dir, f"{key}.removed.parquet")))

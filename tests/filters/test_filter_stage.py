@@ -119,3 +119,32 @@ def test_cli_through_the_runner(table, tmp_path, dask_client, monkeypatch):
     assert main(argv) == 0  # rerun: finished partitions are skipped, same result
     assert kept_ids() == kept
     assert np.isclose(json.loads((out / "stats.json").read_text())["documents_out"], len(kept))
+
+
+def test_top_fraction_keeps_the_best_of_the_whole_corpus_for_any_partitioning(table, tmp_path, dask_client):
+    """quality top_fraction cuts at one corpus-wide rank (a global phase), not per partition: the same
+    documents are kept whether the corpus is one file or split unevenly in three, and exactly the best
+    fraction of the documents that reach the filter."""
+    from corpus_forge.runner import run_stage
+
+    one, three = tmp_path / "one", tmp_path / "three"
+    one.mkdir()
+    three.mkdir()
+    pq.write_table(table, one / "part-a.parquet")
+    n = table.num_rows
+    for name, (lo, hi) in zip("abc", [(0, n // 6), (n // 6, n // 2), (n // 2, n)], strict=True):
+        pq.write_table(table.slice(lo, hi - lo), three / f"part-{name}.parquet")
+    opts = {"filters": [{"type": "langid"}, {"type": "quality", "mode": "top_fraction", "fraction": 0.3}]}
+    kept = {}
+    for src in (one, three):
+        out = tmp_path / f"out-{src.name}"
+        stats = run_stage(FilterStage.from_options(opts), [str(src)], str(out), client=dask_client, progress=False)
+        ids = sorted(i for f in out.glob("part-*.parquet") for i in pq.read_table(f).column("id").to_pylist())
+        kept[src.name] = (ids, stats)
+    (ids1, s1), (ids3, s3) = kept["one"], kept["three"]
+    assert ids1 == ids3 and s1["removed"] == s3["removed"]
+    reached = n - sum(v for r, v in s1["removed"].items() if not r.startswith("quality"))
+    assert len(ids1) == round(0.3 * reached) and s1["documents_in"] == n
+    # the same decision as scoring everything in one table: the filter alone on the survivors of langid
+    alone = FilterStage.from_options(opts).process_table(table)
+    assert sorted(alone.kept.column("id").to_pylist()) == ids1
