@@ -16,6 +16,7 @@ STEPS: dict[str, str] = {
     "filter": "pipelines.filter:FilterStage",
     "karma": "pipelines.karma:KarmaBuildStage",
     "dedup": "pipelines.dedup:DedupStage",
+    "wikiref": "pipelines.wikiref:WikirefStage",
     "decontaminate": "pipelines.decontaminate:DecontaminateStage",
     "bpe": "tokenize_bpe.bpe:BpeStage",
     "pack": "tokenize_bpe.pack:PackStage",
@@ -30,7 +31,7 @@ COMMANDS: dict[str, str] = {
     "run": "corpus_forge.recipe",
 }
 
-ORDER = ["extract", "filter", "quality", "karma", "dedup", "decontaminate", "bpe", "pack", "shards", "train",
+ORDER = ["extract", "filter", "quality", "karma", "dedup", "wikiref", "decontaminate", "bpe", "pack", "shards", "train",
          "ablate", "report", "run"]
 
 

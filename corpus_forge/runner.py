@@ -354,7 +354,7 @@ def run_stage(
                                     "traceback": "".join(traceback.format_exception(err))[-2000:]}
         if failed:
             total.error("partition_failed", len(failed))
-        stats: dict[str, Any] = {"stage": stage.name, **total.to_dict(), **extra}
+        stats: dict[str, Any] = {"stage": stage.name, **total.to_dict(with_kinds=False), **extra}
         stats["partitions"] = len(partitions)
         stats["partitions_done"] = len(markers)
         stats["partitions_failed"] = len(failed)

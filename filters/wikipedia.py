@@ -137,19 +137,28 @@ def _local(tag: str) -> str:
 
 
 def iter_dump_articles(
-    path: str, markup: str = "regex", namespaces: tuple[str, ...] = ("0",)
+    path: str, markup: str = "regex", namespaces: tuple[str, ...] = ("0",), *,
+    shard: tuple[int, int] = (0, 1), skipped: dict[str, int] | None = None,
 ) -> Iterator[WikiArticle]:
     """Stream a MediaWiki XML export (``pages-articles``) page by page, in constant memory.
 
     Yields the articles of the given namespaces (main only by default) that are not redirects, with
     their wikitext stripped to plain text. Raises ``ValueError`` naming the file on malformed XML.
+    ``shard=(i, k)`` strips only every k-th page from the i-th (k readers of one file share the
+    markup-stripping, the expensive part); ``skipped`` counts the pages of the shard not yielded, by reason.
     """
+    index, shards = shard
+    seen = -1
     strip = strip_wikitext_mwparser if markup == "mwparserfromhell" else strip_wikitext
     with _open_binary(path) as f:
         ctx = ET.iterparse(f, events=("end",))
         try:
             for _, elem in ctx:
                 if _local(elem.tag) != "page":
+                    continue
+                seen += 1
+                if seen % shards != index:
+                    elem.clear()
                     continue
                 fields: dict[str, str] = {}
                 redirect = False
@@ -160,10 +169,12 @@ def iter_dump_articles(
                     elif name in ("title", "ns", "text") or (name == "id" and "id" not in fields):
                         fields.setdefault(name, child.text or "")
                 elem.clear()
-                if redirect or fields.get("ns", "0") not in namespaces:
-                    continue
                 wikitext = fields.get("text", "")
-                if wikitext.lstrip().lower().startswith("#redirect"):
+                why = "redirect" if redirect or wikitext.lstrip().lower().startswith("#redirect") else \
+                    "other_namespace" if fields.get("ns", "0") not in namespaces else None
+                if why:
+                    if skipped is not None:
+                        skipped[why] = skipped.get(why, 0) + 1
                     continue
                 yield WikiArticle(fields.get("title", ""), fields.get("id", ""), strip(wikitext))
         except ET.ParseError as err:
@@ -180,18 +191,27 @@ def _is_dump(path: str) -> bool:
         return f.read(4096).lstrip().startswith(b"<mediawiki")
 
 
-def iter_reference_texts(path: str, markup: str = "regex", chunk_chars: int = 1 << 20) -> Iterator[str]:
+def iter_reference_texts(path: str, markup: str = "regex", chunk_chars: int = 1 << 20, *,
+                         shard: tuple[int, int] = (0, 1), skipped: dict[str, int] | None = None) -> Iterator[str]:
     """Texts of a Wikipedia reference: a MediaWiki dump (articles), Parquet/JSONL (``text`` field) or
-    plain text (read in chunks of whole lines)."""
+    plain text (read in chunks of whole lines). ``shard=(i, k)``: every k-th text from the i-th."""
+    if _is_dump(path):
+        for art in iter_dump_articles(path, markup, shard=shard, skipped=skipped):
+            yield art.text
+        return
+    index, shards = shard
+    for i, text in enumerate(_iter_plain_texts(path, chunk_chars)):
+        if i % shards == index:
+            yield text
+
+
+def _iter_plain_texts(path: str, chunk_chars: int) -> Iterator[str]:
     import json
 
     import fsspec
 
     base = re.sub(r"\.(gz|bz2|xz|zst)$", "", os.path.basename(path).lower())
-    if _is_dump(path):
-        for art in iter_dump_articles(path, markup):
-            yield art.text
-    elif base.endswith(".parquet"):
+    if base.endswith(".parquet"):
         import pyarrow.parquet as pq
 
         with fsspec.open(path, "rb") as f:

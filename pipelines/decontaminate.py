@@ -26,6 +26,7 @@ import argparse
 from dataclasses import dataclass
 from typing import Any, Literal
 
+import fsspec
 import numpy as np
 import pyarrow as pa
 from pydantic import Field, field_validator
@@ -39,6 +40,7 @@ from filters import decontam as dc
 from filters.benchmarks import DEFAULT_BENCHMARKS, BenchmarkSpec, as_spec, check_spec, load_benchmark
 from filters.ngrams import DocWords, word_spans
 from filters.wikipedia import WIKI_NGRAM, WIKI_THRESHOLD, WIKIPEDIA_DOMAINS, ReferenceNgrams, WikipediaUrlFilter
+from pipelines.wikiref import reference_file
 
 BENCH_COLUMN = "decontam_benchmarks"
 EXCISED_COLUMN = "decontam_excised_chars"
@@ -118,16 +120,22 @@ class DecontaminateStage(DocumentStage):
             raise ConfigError(f"decontaminate.benchmarks: a benchmark is listed twice ({names})")
         for spec in self.config.benchmarks:
             check_spec(spec)
-        for path in self.config.wikipedia_reference:
-            import fsspec
+        self._url_filter = WikipediaUrlFilter(self.config.wikipedia_domains)
 
+    def check(self) -> None:
+        """The Wikipedia references exist (checked when the step runs: a recipe may build one first)."""
+        for path in self.reference_paths():
             fs, _, paths = fsspec.get_fs_token_paths(path)
             if not paths or not fs.exists(paths[0]):
                 raise ConfigError(f"decontaminate.wikipedia_reference: file not found: {path}")
-        self._url_filter = WikipediaUrlFilter(self.config.wikipedia_domains)
 
-    def __repr__(self) -> str:
-        return f"DecontaminateStage({self.config!r})"
+    def reference_paths(self) -> list[str]:
+        """The references, a ``wikiref`` output folder standing for its saved ``reference.npy``."""
+        cfg = self.config
+        try:
+            return [reference_file(p, cfg.wikipedia_ngram, cfg.wikipedia_sample) for p in cfg.wikipedia_reference]
+        except ValueError as err:
+            raise ConfigError(f"decontaminate.wikipedia_reference: {err}") from None
 
     # ------------------------------------------------------------ context
 
@@ -138,7 +146,7 @@ class DecontaminateStage(DocumentStage):
         index = dc.BenchmarkIndex.build(benches, cfg.ngram, cfg.min_words)
         ref = None
         if cfg.wikipedia_reference:
-            ref = ReferenceNgrams.build(cfg.wikipedia_reference, cfg.wikipedia_ngram, cfg.wikipedia_sample,
+            ref = ReferenceNgrams.build(self.reference_paths(), cfg.wikipedia_ngram, cfg.wikipedia_sample,
                                         cfg.wikipedia_markup)
         return DecontamContext(index, {b.name: b.source for b in benches}, ref)
 
@@ -263,10 +271,10 @@ class DecontaminateStage(DocumentStage):
                 "excised_documents": len(excised),
                 "excised_chars": int(st.excised[excised].sum()) if excised else 0,
             },
-            "ngram_index": {"ngrams": [len(index)], "bytes": [index.nbytes], "benchmarks": [index.stats],
-                            "wikipedia_ngrams": [len(ctx.reference) if ctx.reference is not None else 0]},
             "examples": examples,
         }
+        counters.constant("ngram_index", {"ngrams": len(index), "bytes": index.nbytes, "benchmarks": index.stats,
+                                          "wikipedia_ngrams": len(ctx.reference) if ctx.reference is not None else 0})
         counters.check(self.name)
         return PartitionResult(kept, removed, counters)
 
@@ -277,7 +285,7 @@ class DecontaminateStage(DocumentStage):
         extra = counters.extra
         report: dict[str, Any] = {}
         idx = extra.get("ngram_index") or {}
-        info: dict[str, dict[str, Any]] = (idx.get("benchmarks") or [{}])[0]
+        info: dict[str, dict[str, Any]] = idx.get("benchmarks") or {}
         for name, c in (extra.get("contamination") or {}).items():
             found = set(c.get("items_found_ids", []))
             report[name] = {
@@ -288,12 +296,11 @@ class DecontaminateStage(DocumentStage):
                 **({"ngrams_ignored": info[name]["ngrams_ignored"]}
                    if "ngrams_ignored" in info.get(name, {}) else {}),
             }
-        sizes = idx.get("ngrams") or [0]
-        nbytes = idx.get("bytes") or [0]
         examples = {k: v[:5] for k, v in (extra.get("examples") or {}).items()}
-        index_info: dict[str, Any] = {"ngrams": int(sizes[0]), "bytes": int(nbytes[0]), "n": self.config.ngram}
+        index_info: dict[str, Any] = {"ngrams": int(idx.get("ngrams", 0)), "bytes": int(idx.get("bytes", 0)),
+                                      "n": self.config.ngram}
         if self.config.wikipedia_reference:
-            index_info["wikipedia_ngrams"] = int((idx.get("wikipedia_ngrams") or [0])[0])
+            index_info["wikipedia_ngrams"] = int(idx.get("wikipedia_ngrams", 0))
         return {"contamination": report, "ngram_index": index_info, "examples": examples}
 
 

@@ -1,0 +1,44 @@
+"""The ``wikiref`` step: a Wikipedia reference built by several tasks per dump equals the one-process build,
+and decontaminate reads the saved folder."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from corpus_forge.config import ConfigError
+from corpus_forge.runner import run_stage
+from filters.wikipedia import ReferenceNgrams
+from pipelines.decontaminate import DecontaminateStage
+from pipelines.wikiref import WikirefConfig, WikirefStage
+
+
+@pytest.fixture(scope="module")
+def dumps(data_dir):
+    wiki = data_dir / "decontam" / "wiki"
+    return [str(wiki / "enwiki-sample.xml.bz2"), str(wiki / "enwiki-table-markup.xml.bz2")]
+
+
+@pytest.mark.parametrize("shards", [1, 3])
+def test_sharded_build_equals_the_single_process_reference(dumps, tmp_path, dask_client, shards):
+    stats = run_stage(WikirefStage(WikirefConfig(shards=shards)), dumps, str(tmp_path / "ref"), client=dask_client,
+                      progress=False)
+    one = ReferenceNgrams.build(dumps)
+    saved = np.load(tmp_path / "ref" / "reference.npy", allow_pickle=False)
+    assert np.array_equal(saved, one.hashes.keys) and len(saved) > 1000
+    assert stats["partitions"] == 2 * shards and stats["documents_out"] == one.texts
+    # every page read is an article used or a skipped redirect / other namespace
+    assert stats["documents_in"] == stats["documents_out"] + sum(stats["removed"].values())
+    info = json.loads((tmp_path / "ref" / "reference.json").read_text())
+    assert info["ngrams"] == len(saved) and info["ngram"] == 13
+
+
+def test_decontaminate_reads_a_wikiref_folder_and_checks_its_ngram_size(dumps, tmp_path, dask_client):
+    run_stage(WikirefStage(), dumps, str(tmp_path / "ref"), client=dask_client, progress=False)
+    from_folder = DecontaminateStage(wikipedia_reference=[str(tmp_path / "ref")]).build_context()
+    from_dumps = DecontaminateStage(wikipedia_reference=dumps).build_context()
+    assert np.array_equal(from_folder.reference.hashes.keys, from_dumps.reference.hashes.keys)
+    with pytest.raises(ConfigError, match="wikipedia_ngram=8"):
+        DecontaminateStage(wikipedia_reference=[str(tmp_path / "ref")], wikipedia_ngram=8).check()
