@@ -159,6 +159,13 @@ def sweep_temporary(fs: Any, folder: str) -> int:
     return n
 
 
+def file_identity(path: str) -> tuple[Any, ...]:
+    """Path, size and modification time: a cache key that changes when the file does."""
+    fs, _, (p,) = fsspec.get_fs_token_paths(path)
+    info = fs.info(p)
+    return (path, info.get("size"), info.get("mtime") or info.get("LastModified") or info.get("created"))
+
+
 def read_json(path: str) -> Any:
     with fsspec.open(path, "r") as f:
         return json.load(f)

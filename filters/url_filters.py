@@ -14,7 +14,6 @@ Loaded tables and domain lists are cached per process (workers load each once, n
 
 from __future__ import annotations
 
-import json
 from typing import Any, ClassVar
 
 import numpy as np
@@ -23,27 +22,10 @@ from pydantic import Field
 
 from corpus_forge.cache import cached
 from corpus_forge.config import ConfigError, StageConfig, validate
+from corpus_forge.io import file_identity
 from filters.base import FilterResult, UrlFilter, register_filter
+from filters.karma_table import KarmaTable, load_karma_table, table_min_karma
 from filters.url_normalize import DomainSet, normalize_host, normalize_url, url_host
-
-_CACHE: dict[tuple, Any] = {}
-
-
-def _file_key(path: str) -> tuple:
-    """Identity of a file for the per-process cache: path, size and modification time."""
-    import fsspec
-
-    fs, _, (p,) = fsspec.get_fs_token_paths(path)
-    info = fs.info(p)
-    return (path, info.get("size"), info.get("mtime") or info.get("LastModified") or info.get("created"))
-
-
-def _cached(key: tuple, load: Any) -> Any:
-    if key not in _CACHE:
-        if len(_CACHE) >= 8:  # a worker rarely needs more than a few tables at once
-            _CACHE.pop(next(iter(_CACHE)))
-        _CACHE[key] = load()
-    return _CACHE[key]
 
 
 def _exists(path: str) -> bool:
@@ -51,116 +33,6 @@ def _exists(path: str) -> bool:
 
     fs, _, (p,) = fsspec.get_fs_token_paths(path)
     return fs.exists(p)
-
-
-# ---- karma -------------------------------------------------------------------------------------
-class KarmaTable:
-    """Normalized URL → karma, held as sorted 64-bit hashes (16 bytes a URL) for compact lookups.
-
-    A false match needs a 64-bit hash collision: for a 25M-URL table, about one in 7·10^11 lookups.
-    """
-
-    def __init__(self, urls: list[str], karma: np.ndarray, min_karma: int | None = None) -> None:
-        import xxhash
-
-        h = np.fromiter((xxhash.xxh3_64_intdigest(u.encode()) for u in urls), dtype=np.uint64, count=len(urls))
-        order = np.argsort(h, kind="stable")
-        self.hashes = h[order]
-        self.karma = np.asarray(karma, dtype=np.int64)[order]
-        self.min_karma = min_karma
-
-    def __len__(self) -> int:
-        return len(self.hashes)
-
-    @classmethod
-    def load(cls, path: str) -> KarmaTable:
-        """Read a table written by ``karma build``: ``TABLE_DIR`` (its ``karma.parquet``, or else all its
-        ``karma-part-*.parquet``, the hash partitions of a Dask run) or one Parquet file."""
-        import fsspec
-        import pyarrow as pa
-        import pyarrow.parquet as pq
-
-        from pipelines.karma_aggregate import META_KEY
-
-        tables = []
-        for file in _table_files(path):
-            with fsspec.open(file, "rb") as f:
-                tables.append(pq.read_table(f, columns=["url", "karma"]))
-        meta = (tables[0].schema.metadata or {}).get(META_KEY)
-        min_karma = json.loads(meta).get("min_karma") if meta else None
-        t = pa.concat_tables(tables) if len(tables) > 1 else tables[0]
-        karma = t["karma"].to_numpy(zero_copy_only=False)
-        return cls(t["url"].to_pylist(), karma, min_karma)
-
-    def lookup_keys(self, keys: list[str | None]) -> np.ndarray:
-        """Karma per normalized key; -1 where the key is missing (None) or not in the table."""
-        import xxhash
-
-        out = np.full(len(keys), -1, dtype=np.int64)
-        if not len(self.hashes):
-            return out
-        idx = [i for i, k in enumerate(keys) if k is not None]
-        if not idx:
-            return out
-        h = np.fromiter((xxhash.xxh3_64_intdigest(keys[i].encode()) for i in idx), dtype=np.uint64, count=len(idx))
-        pos = np.searchsorted(self.hashes, h)
-        pos_c = np.minimum(pos, len(self.hashes) - 1)
-        hit = self.hashes[pos_c] == h
-        out[np.asarray(idx)[hit]] = self.karma[pos_c[hit]]
-        return out
-
-    def get(self, key: str | None) -> int | None:
-        """Karma of one normalized key, or None."""
-        if key is None or not len(self.hashes):
-            return None
-        import xxhash
-
-        h = np.uint64(xxhash.xxh3_64_intdigest(key.encode()))
-        i = int(np.searchsorted(self.hashes, h))
-        if i < len(self.hashes) and self.hashes[i] == h:
-            return int(self.karma[i])
-        return None
-
-
-def _table_files(path: str) -> list[str]:
-    """The Parquet file(s) of a table: ``path`` itself if a file; else ``TABLE_DIR/karma.parquet`` if there,
-    else the ``karma-part-*.parquet`` of ``TABLE_DIR`` (sorted); ``karma.parquet`` when neither exists (so
-    reading it reports the missing file)."""
-    import fsspec
-
-    from pipelines.karma import PART_GLOB, TABLE_FILE
-
-    fs, _, (p,) = fsspec.get_fs_token_paths(path)
-    if not fs.isdir(p):
-        return [path]
-    base = path.rstrip("/")
-    single = base + "/" + TABLE_FILE
-    if fs.exists(p.rstrip("/") + "/" + TABLE_FILE):
-        return [single]
-    parts = sorted(fs.glob(p.rstrip("/") + "/" + PART_GLOB))
-    if not parts:
-        return [single]
-    proto = path.split("://", 1)[0] + "://" if "://" in path else ""
-    return [fs.unstrip_protocol(q) if proto else q for q in parts]
-
-
-def _table_min_karma(path: str) -> int | None:
-    """The ``min_karma`` the table was built with (from its Parquet metadata), without reading it."""
-    import fsspec
-    import pyarrow.parquet as pq
-
-    from pipelines.karma_aggregate import META_KEY
-
-    with fsspec.open(_table_files(path)[0], "rb") as f:
-        meta = (pq.read_schema(f).metadata or {}).get(META_KEY)
-    return json.loads(meta).get("min_karma") if meta else None
-
-
-def load_karma_table(path: str) -> KarmaTable:
-    """The table at ``path``, loaded once per process (reloaded if a file of it changes)."""
-    files = _table_files(path)
-    key = tuple(x for f in files for x in _file_key(f))
-    return _cached(("karma", *key), lambda: KarmaTable.load(path))
 
 
 class KarmaFilterConfig(StageConfig):
@@ -186,7 +58,7 @@ class KarmaFilter(UrlFilter):
         if not _exists(self.config.table):
             raise ConfigError(f"filter karma: table {self.config.table!r} not found (build it with "
                               "`corpus-forge karma build DUMP... --out DIR`)")
-        self._check_threshold(_table_min_karma(self.config.table))
+        self._check_threshold(table_min_karma(self.config.table))
 
     def __repr__(self) -> str:
         return f"KarmaFilter({self.config.model_dump()})"
@@ -200,7 +72,7 @@ class KarmaFilter(UrlFilter):
 
     @property
     def table(self) -> KarmaTable:
-        return cached("karma.table", self.config.table, lambda: load_karma_table(self.config.table))
+        return load_karma_table(self.config.table)  # cached per process, reloaded if the table changes
 
     def url_decision(self, url: str | None) -> tuple[str | None, dict[str, Any]]:
         k = self.table.get(normalize_url(url))
@@ -242,7 +114,7 @@ def _read_domains(path: str) -> list[str]:
 
 def load_domain_set(files: tuple[str, ...], extra: tuple[str, ...] = ()) -> DomainSet:
     """The union of the domain list files and ``extra`` domains, loaded once per process."""
-    key = ("domains", tuple(_file_key(f) for f in files), extra)
+    key = ("domains", tuple(file_identity(f) for f in files), extra)
 
     def load() -> DomainSet:
         domains = list(extra)
@@ -250,7 +122,7 @@ def load_domain_set(files: tuple[str, ...], extra: tuple[str, ...] = ()) -> Doma
             domains.extend(_read_domains(f))
         return DomainSet(domains)
 
-    return _cached(key, load)
+    return cached("domains", key, load)
 
 
 class _DomainFilter(UrlFilter):

@@ -59,6 +59,7 @@ from pydantic import Field
 from corpus_forge.config import StageConfig
 from corpus_forge.stage import Partition, PartitionResult, RunContext, Stage
 from corpus_forge.stats import Counters
+from filters.karma_table import PART_GLOB, TABLE_FILE
 from pipelines.karma_aggregate import (
     MAIN_SCHEMA,
     POSTS_SCHEMA,
@@ -75,8 +76,6 @@ from pipelines.karma_aggregate import finalize as _finalize
 # (Arrow's group-by engine) copy those instead of printing a warning for each. Read once per process.
 os.environ.setdefault("ACERO_ALIGNMENT_HANDLING", "reallocate")
 
-TABLE_FILE = "karma.parquet"
-PART_GLOB = "karma-part-*.parquet"  # the table as hash partitions (the Dask run), read together
 
 # Reddit's own hosts: links to other threads, uploads and redirects, not outside pages.
 REDDIT_DOMAINS: frozenset[str] = frozenset(
@@ -353,21 +352,36 @@ def scan_dump(path: str, config: KarmaBuildConfig | None = None, *, raw_tail: bo
         examples["malformed_json"] = report.malformed_examples
     for reason, n in skipped.items():
         c.remove(reason, n)
-    problems = []
-    if report.lines and report.malformed == report.lines:
-        c.error("not_a_dump")
-        problems.append({"path": path, "problem": f"none of its {report.lines} lines is a JSON object: "
-                                                  "not a Pushshift dump?"})
-    if report.truncated:
-        c.error("truncated_file")
-        problems.append({"path": path, "problem": "truncated compressed stream (lines before the cut used)"})
-    if report.error:
-        c.error("unreadable_file" if report.error.startswith("unreadable") else "corrupt_file")
-        problems.append({"path": path, "problem": report.error})
-    c.extra = {"files": 1, "files_read": 0 if report.error and report.error.startswith("unreadable") else 1,
-               "bytes_decompressed": report.bytes_in, "formats": {report.format or "unknown": 1},
-               "examples": examples, "problem_files": problems}
+    c.extra = {**file_health(report, c), "bytes_decompressed": report.bytes_in,
+               "formats": {report.format or "unknown": 1}, "examples": examples}
     return Partial(main, sub, c, tail)
+
+
+def file_health(report: Any, c: Counters) -> dict[str, Any]:
+    """``files``, ``files_read`` (1 only if at least one line is a JSON object: random bytes, an empty file or
+    one cut before its first line read nothing), ``files_damaged`` and ``problem_files`` for one dump; the
+    file-level errors (``not_a_dump``, ``empty_file``, ``truncated_file``, ``corrupt_file``,
+    ``unreadable_file``) are counted in ``c.errors``."""
+    path, good = report.path, report.lines - report.malformed
+    problems: list[dict[str, str]] = []
+
+    def problem(error: str, text: str) -> None:
+        c.error(error)
+        problems.append({"path": path, "problem": text})
+
+    if report.error and report.error.startswith("unreadable"):
+        problem("unreadable_file", report.error)
+    elif report.error:
+        problem("corrupt_file", f"{report.error}; {good:,} lines before it used")
+    if report.truncated:
+        problem("truncated_file", f"truncated {report.format} stream: cut after {report.bytes_in:,} decompressed "
+                                  f"bytes; the {good:,} lines before the cut are used (a line cut in two counts "
+                                  "as malformed_json)")
+    elif report.lines and not good:
+        problem("not_a_dump", f"none of its {report.lines:,} lines is a JSON object: not a Pushshift dump?")
+    elif not report.lines and not report.error and not report.truncated:
+        problem("empty_file", "no lines in it")
+    return {"files": 1, "files_read": int(good > 0), "files_damaged": int(bool(problems)), "problem_files": problems}
 
 
 def scan_dump_split(path: str, config: KarmaBuildConfig, n: int) -> list[Partial]:

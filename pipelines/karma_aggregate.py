@@ -20,6 +20,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from corpus_forge.stats import Counters
+from filters.karma_table import META_KEY, TABLE_SCHEMA
 
 __all__ = ["MAIN_SCHEMA", "POSTS_SCHEMA", "SUBS_SCHEMA", "TABLE_SCHEMA", "Partial", "aggregate_posts",
            "combine", "finalize", "merge_partials", "split_partial", "url_buckets"]
@@ -30,10 +31,6 @@ MAIN_SCHEMA = pa.schema([("url", pa.string()), ("karma", pa.int64()), ("posts", 
                          ("first_seen", pa.int64()), ("sub_min", pa.string()), ("sub_max", pa.string()),
                          ("sub_n", pa.int64())])
 SUBS_SCHEMA = pa.schema([("url", pa.string()), ("subreddit", pa.string()), ("n", pa.int64())])
-TABLE_SCHEMA = pa.schema([("url", pa.string()), ("karma", pa.int64()), ("posts", pa.int64()),
-                          ("subreddits", pa.list_(pa.string())),
-                          ("first_seen", pa.timestamp("s", tz="UTC"))])
-META_KEY = b"corpus_forge.karma"
 
 
 @dataclass

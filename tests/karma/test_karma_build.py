@@ -181,7 +181,7 @@ def test_dask_run_equals_local_run_and_writes_success(tmp_path: Path, dask_clien
     b = pa.concat_tables([pq.read_table(p) for p in parts]).sort_by("url")
     assert a.equals(b.replace_schema_metadata(a.schema.metadata))
     assert a.schema.metadata == pq.read_schema(parts[0]).metadata
-    from filters.url_filters import load_karma_table
+    from filters.karma_table import load_karma_table
 
     ta, tb = load_karma_table(str(tmp_path / "local")), load_karma_table(str(tmp_path / "dask"))
     assert np.array_equal(ta.hashes, tb.hashes) and np.array_equal(ta.karma, tb.karma)

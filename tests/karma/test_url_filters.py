@@ -16,7 +16,8 @@ import pytest
 
 from corpus_forge.config import ConfigError
 from filters.base import build_filter
-from filters.url_filters import KarmaFilter, load_karma_table
+from filters.karma_table import load_karma_table
+from filters.url_filters import KarmaFilter
 from pipelines.karma import KarmaBuildConfig, build_local
 
 DATA = Path(__file__).parent.parent / "data" / "karma"
