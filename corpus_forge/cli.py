@@ -10,13 +10,12 @@ import traceback
 
 from corpus_forge import __version__, registry
 from corpus_forge.cli_common import register_step
+from corpus_forge.config import ConfigError
+from corpus_forge.io import InputError
+from corpus_forge.runner import StageError
 
 
 def _user_errors() -> tuple[type[BaseException], ...]:
-    from corpus_forge.config import ConfigError
-    from corpus_forge.io import InputError
-    from corpus_forge.runner import StageError
-
     return (ConfigError, InputError, StageError, FileNotFoundError, PermissionError, ValueError)
 
 

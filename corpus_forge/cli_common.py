@@ -10,6 +10,8 @@ from typing import Any
 
 from corpus_forge.config import ConfigError, load_yaml
 from corpus_forge.options_cli import add_model_arguments, options_from_args
+from corpus_forge.progress import print_summary
+from corpus_forge.runner import run_stage, stage_failed
 from corpus_forge.stage import Stage
 
 
@@ -60,9 +62,6 @@ def register_step(sub: argparse._SubParsersAction, name: str, cls: type[Stage]) 
 
 def run_step_command(cls: type[Stage], args: argparse.Namespace) -> int:
     """Run a step as the CLI does: progress, summary table, exit status per the contract."""
-    from corpus_forge.progress import print_summary
-    from corpus_forge.runner import run_stage
-
     opts = cls.cli_options(config_from_args(args, options_from_args(cls.Config, args)), args)
     stage = cls.from_options(opts)
     stats = run_stage(
@@ -77,8 +76,6 @@ def run_step_command(cls: type[Stage], args: argparse.Namespace) -> int:
 
 def exit_status(stats: dict[str, Any]) -> int:
     """0: all done; 1: nothing could be processed, or a systematic failure; 3: some partitions failed."""
-    from corpus_forge.runner import stage_failed
-
     problem = stage_failed(stats)
     if problem:
         print(f"corpus-forge {stats.get('stage')}: {problem}", file=sys.stderr)

@@ -31,6 +31,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from corpus_forge import registry
 from corpus_forge.config import ConfigError, load_yaml, validate
+from corpus_forge.progress import print_summary
+from corpus_forge.report import write_report
 from corpus_forge.runner import StageError, _client, run_stage, stage_failed
 from corpus_forge.stage import Stage
 
@@ -146,9 +148,6 @@ def run_recipe(recipe: Recipe, out_dir: str, *, where: str = "recipe", inputs: l
                progress: bool = True, client: Any = None, start: str | None = None,
                until: str | None = None) -> list[dict[str, Any]]:
     """Run the steps in order on one Dask client; return each step's stats."""
-    from corpus_forge.progress import print_summary
-    from corpus_forge.report import write_report
-
     out_dir = os.path.abspath(out_dir)
     steps = _select(build_steps(recipe, out_dir, where, inputs), start, until)
     keep = recipe.keep_removed if keep_removed is None else keep_removed

@@ -32,7 +32,10 @@ from typing import Any
 
 import fsspec
 
+from corpus_forge.cluster import get_client
+from corpus_forge.health import systematic_failure
 from corpus_forge.io import read_json, sweep_temporary, write_json_atomic, write_parquet_atomic
+from corpus_forge.progress import PartitionProgress, console
 from corpus_forge.stage import Partition, PartitionResult, RunContext, Stage
 from corpus_forge.stats import Counters
 
@@ -272,8 +275,6 @@ def merge_markers(markers: list[dict]) -> Counters:
 
 @contextlib.contextmanager
 def _client(client: Any, scheduler: str | None, workers: int | None, progress: bool) -> Iterator[Any]:
-    from corpus_forge.cluster import get_client
-
     if client is not None:
         yield client
         return
@@ -299,8 +300,6 @@ def run_stage(
     only when all are done and the global phase after the map succeeded; failures are listed under
     ``failed_partitions`` (and ``failed_phase``).
     """
-    from corpus_forge.progress import PartitionProgress
-
     t0 = time.perf_counter()
     out_dir = os.path.abspath(out_dir) if "://" not in out_dir else out_dir
     stage.check()
@@ -321,8 +320,6 @@ def run_stage(
                 and fs.exists(os.path.join(out_dir, "_SUCCESS")) and fs.exists(stats_path):
             done = read_json(stats_path)  # complete, same configuration and inputs: nothing to do
             if progress:
-                from corpus_forge.progress import console
-
                 console.print(f"[bold]{stage.name}[/]: already complete in {out_dir}")
             return done
         sweep_temporary(fs, out_dir)
@@ -382,8 +379,6 @@ def run_stage(
 
 def _systematic_failure(stage: Stage, stats: dict[str, Any]) -> str | None:
     """A message when one error-class reason took (nearly) every record: that must not pass as success."""
-    from corpus_forge.health import systematic_failure
-
     share = float(getattr(stage.config, "max_error_share", 1.0))
     return systematic_failure(stats, set(stage.error_reasons), share)
 

@@ -29,7 +29,7 @@ from typing import Any, ClassVar
 
 import pyarrow as pa
 
-from corpus_forge.config import StageConfig
+from corpus_forge.config import StageConfig, validate
 from corpus_forge.io import path_key, read_parquet, stage_output_files
 from corpus_forge.io import safe_key as safe_key
 from corpus_forge.stats import Counters
@@ -115,8 +115,6 @@ class Stage:
     @classmethod
     def from_options(cls, options: dict[str, Any] | None) -> Stage:
         """The step from a recipe's (or ``--config``'s) options; a bad key raises ``ConfigError`` naming it."""
-        from corpus_forge.config import validate
-
         return cls(validate(cls.Config, options or {}, cls.name))
 
     @staticmethod

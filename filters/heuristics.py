@@ -27,6 +27,7 @@ from pydantic import Field
 from corpus_forge.cache import cached
 from corpus_forge.config import StageConfig, validate
 from filters.base import DocumentFilter, FilterResult, register_filter
+from filters.word_tokenizer import datatrove_tokenizer, word_tokenize
 
 Tokenizer = Literal["fast", "spacy"]
 
@@ -39,7 +40,6 @@ def _language(tokenizer: Tokenizer) -> Any:
         if importlib.util.find_spec("spacy") is None:
             raise ModuleNotFoundError("tokenizer: spacy needs spaCy (pip install spacy); or use tokenizer: fast")
         return "eng"
-    from filters.word_tokenizer import datatrove_tokenizer
 
     return datatrove_tokenizer()
 
@@ -371,7 +371,6 @@ def _words(text: str, tokenizer: Tokenizer) -> list[str]:
         from datatrove.utils.text import split_into_words
 
         return split_into_words(text, "eng")
-    from filters.word_tokenizer import word_tokenize
 
     return word_tokenize(text)
 

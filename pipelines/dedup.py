@@ -47,6 +47,7 @@ from corpus_forge.io import read_json, write_json_atomic, write_parquet_atomic
 from corpus_forge.schema import with_reason
 from corpus_forge.stage import DocumentStage, Partition, PartitionResult, RunContext, read_partition
 from corpus_forge.stats import Counters
+from pipelines.components import connected_components
 from pipelines.minhash import MinHasher, TextNorm, exact_hashes, lsh_params, normalize_batch
 
 EXACT, NEAR = "exact_duplicate", "near_duplicate"
@@ -412,8 +413,6 @@ def _global_phases(cfg: DedupConfig, partitions: list[Partition], work_dir: str,
                    summary_path: str, nparts: int) -> dict[str, Any]:
     import dask
     import dask.dataframe as dd
-
-    from pipelines.components import connected_components
 
     timings: dict[str, float] = {}
     paths = [p.path for p in partitions]

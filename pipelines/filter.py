@@ -27,6 +27,7 @@ from corpus_forge.io import read_parquet, write_parquet_atomic
 from corpus_forge.schema import conform, with_reason
 from corpus_forge.stage import DocumentStage, Partition, PartitionResult, RunContext, read_partition
 from corpus_forge.stats import Counters
+from filters.base import build_filter
 
 # The FineWeb recipe (datatrove examples/fineweb.py, after URL filtering and extraction).
 FINEWEB_FILTERS: list[dict[str, Any]] = [
@@ -58,8 +59,6 @@ class FilterConfig(StageConfig):
 
 
 def build_filters(specs: list[dict[str, Any]]) -> list[Any]:
-    from filters.base import build_filter
-
     return [build_filter(spec, where=f"filter.filters[{i}]") for i, spec in enumerate(specs)]
 
 

@@ -57,9 +57,14 @@ import pyarrow.compute as pc
 from pydantic import Field
 
 from corpus_forge.config import StageConfig
+from corpus_forge.io import expand_inputs, path_key, read_json, write_json_atomic, write_parquet_atomic
+from corpus_forge.progress import console
+from corpus_forge.schema import with_reason
 from corpus_forge.stage import Partition, PartitionResult, RunContext, Stage
 from corpus_forge.stats import Counters
 from filters.karma_table import PART_GLOB, TABLE_FILE
+from filters.pushshift import DELETED_RAW, REMOVED_RAW, ReadReport, as_int, decode_block, iter_line_blocks, reddit_url
+from filters.url_normalize import domains_regex, normalize_url, normalize_urls
 from pipelines.karma_aggregate import (
     MAIN_SCHEMA,
     POSTS_SCHEMA,
@@ -140,8 +145,6 @@ _CREATED, _SUBREDDIT = operator.attrgetter("created_utc"), operator.attrgetter("
 def _ints(values: list[Any]) -> pa.Array:
     """int64 column of ``as_int`` values (null where a value is not a number), vectorized when the values
     are ints, or ints and floats (the 2024 dumps' ``created_utc``); other types go through ``as_int``."""
-    from filters.pushshift import as_int
-
     types = set(map(type, values))
     if types <= {int, float, type(None)} and float in types:
         try:  # Arrow refuses ints that a double does not hold exactly
@@ -173,9 +176,6 @@ class _BatchScanner:
     :func:`filters.url_normalize.normalize_urls` cannot do in Arrow)."""
 
     def __init__(self, cfg: KarmaBuildConfig) -> None:
-        from filters.pushshift import reddit_url
-        from filters.url_normalize import domains_regex, normalize_url
-
         self.cfg = cfg
         reasons = excluded_domains(cfg)
         # one RE2 pattern for all excluded domains over the keys (whose host part is normalized), then one
@@ -197,8 +197,6 @@ class _BatchScanner:
 
     def _odd_reason(self, s: Any) -> str | None:
         """The flag-based skip reason of one post (self, NSFW, deleted, removed), or None."""
-        from filters.pushshift import DELETED_RAW, REMOVED_RAW
-
         cfg = self.cfg
         if cfg.drop_self_posts and (s.is_self or (s.domain is not None and s.domain.startswith("self."))):
             return "self_post"
@@ -214,8 +212,6 @@ class _BatchScanner:
 
     def add(self, subs: list[Any]) -> None:
         """Take one block of decoded submissions (they need not outlive this call)."""
-        from filters.pushshift import DELETED_RAW, REMOVED_RAW
-
         code = np.zeros(len(subs), np.int8)
         urls = list(map(_URL, subs))
         # posts with any skip flag set, whatever the options (a cheap pass: most posts have none);
@@ -242,8 +238,6 @@ class _BatchScanner:
     def scan(self) -> tuple[pa.Table, np.ndarray, list[str | None]]:
         """(posts table of the kept posts, skip code per post, URL per post as posted) of the posts added
         since the last call."""
-        from filters.url_normalize import normalize_urls
-
         urls, todo = self._urls, self._todo
         code = np.concatenate(self._codes) if self._codes else np.zeros(0, np.int8)
         scores = _ints(self._scores)
@@ -279,8 +273,6 @@ def scan_dump(path: str, config: KarmaBuildConfig | None = None, *, raw_tail: bo
     With ``raw_tail`` the posts read since the last fold (at most ``8 * flush_rows``) stay raw in
     ``Partial.posts`` for the reduce to aggregate: a dump with few repeated URLs is then grouped once,
     in the reduce, instead of twice."""
-    from filters.pushshift import ReadReport, decode_block, iter_line_blocks
-
     cfg = config or KarmaBuildConfig()
     how = cfg.aggregate
     scanner = _BatchScanner(cfg)
@@ -402,9 +394,6 @@ def write_bucket(partial: Partial, out_dir: str, config: KarmaBuildConfig, keep_
     """Finalize and write one table file: ``karma.parquet`` (``part`` None) or ``karma-part-PPPPP.parquet``
     (one hash bucket of the URLs); with ``keep_removed`` also ``removed/part-PPPPP.parquet``. Returns the
     counters, distinct URLs and URLs kept. Runs on a worker."""
-    from corpus_forge.io import write_parquet_atomic
-    from corpus_forge.schema import with_reason
-
     partial = partial.aggregated(config.aggregate)
     table, below = finalize(partial, config)
     name = TABLE_FILE if part is None else f"karma-part-{part:05d}.parquet"
@@ -435,8 +424,6 @@ def table_stats(c: Counters, distinct: int, kept: int, config: KarmaBuildConfig,
 
 def write_table(partial: Partial, out_dir: str, config: KarmaBuildConfig, keep_removed: bool = False) -> dict:
     """Finalize and write ``karma.parquet`` and ``stats.json``; return the stats."""
-    from corpus_forge.io import write_json_atomic
-
     c, distinct, kept = write_bucket(partial, out_dir, config, keep_removed)
     c.check("karma build")
     table = os.path.join(out_dir, TABLE_FILE)
@@ -499,14 +486,11 @@ class KarmaBuildStage(Stage):
     inputs_help = "Pushshift RS_* dumps (.zst, .xz, .bz2, .gz or NDJSON): files, globs, directories, URLs"
 
     def partitions(self, inputs: list[str]) -> list[Partition]:
-        from corpus_forge.io import expand_inputs, path_key
-
         return [Partition(key=path_key(f), path=f) for f in expand_inputs(inputs)]
 
     def prepare(self, partitions: list[Partition], run: RunContext) -> KarmaContext:
         # URLs are split into one hash bucket per worker in each scan task; each bucket is merged and
         # written (karma-part-BBBBB.parquet) by its own tasks. The count is kept for reruns.
-        from corpus_forge.io import read_json, write_json_atomic
 
         path = os.path.join(run.work_dir, "buckets.json")
         if fsspec.core.url_to_fs(path)[0].exists(path):
@@ -546,8 +530,6 @@ class KarmaBuildStage(Stage):
 
     @staticmethod
     def print_report(stats: dict[str, Any]) -> None:
-        from corpus_forge.progress import console
-
         if "urls_distinct" in stats:
             console.print(f"URLs: {stats['urls_distinct']:,} distinct, {stats['urls_kept']:,} with karma >= "
                           f"{stats['min_karma']} ({stats['aggregate']}) → {stats['table']}")
@@ -558,8 +540,6 @@ class KarmaBuildStage(Stage):
 def build_local(inputs: list[str], out_dir: str, config: KarmaBuildConfig | None = None,
                 keep_removed: bool = False) -> dict[str, Any]:
     """The same map/reduce in this process, without Dask (tests, small dumps)."""
-    from corpus_forge.io import expand_inputs
-
     cfg = config or KarmaBuildConfig()
     _clear_tables(out_dir)
     parts = [scan_dump(f, cfg, raw_tail=True) for f in expand_inputs(inputs)]

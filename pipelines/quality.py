@@ -14,7 +14,9 @@ import argparse
 import json
 from typing import Any
 
+from corpus_forge.cli_common import config_from_args
 from corpus_forge.config import validate
+from filters.quality_train import TrainConfig, train
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -45,9 +47,6 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
-    from corpus_forge.cli_common import config_from_args
-    from filters.quality_train import TrainConfig, train
-
     if getattr(args, "quality_command", None) != "train":
         args._parser.print_help()
         return 2
