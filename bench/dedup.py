@@ -221,7 +221,7 @@ class PeakRSS:
 def bench_signatures(mb: float, repeats: int, batch: int = 500) -> dict:
     from datasketch import MinHash
 
-    from pipelines.minhash import MinHasher, kernels
+    from pipelines.dedup.minhash import MinHasher, kernels
 
     texts, total = [], 0
     for t in real_texts():
@@ -468,7 +468,7 @@ def bench_clough() -> dict:
 
     from datasketch import MinHash
 
-    from pipelines.minhash import MinHasher
+    from pipelines.dedup.minhash import MinHasher
 
     cs = ROOT.parent / "shared" / "data" / "neardup" / "clough_stevenson_short_answers"
     if not cs.exists():

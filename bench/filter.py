@@ -204,7 +204,7 @@ def agreement(args: argparse.Namespace) -> None:
     from datatrove.utils.word_tokenizers import load_word_tokenizer
 
     from filters.base import build_filter
-    from filters.word_tokenizer import word_tokenize
+    from filters.support.word_tokenizer import word_tokenize
 
     docs = load_documents(args.work)[: args.docs]
     texts = [d["text"] for d in docs]

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from filters.benchmarks import Benchmark
-from filters.ngrams import DocWords, HashSet, count_unique_sorted, window_hashes
+from filters.support.ngrams import DocWords, HashSet, count_unique_sorted, window_hashes
 
 # GPT-3 (Brown et al. 2020, appendix C) defaults.
 NGRAM = 13
@@ -215,7 +215,7 @@ class Excision:
 
 
 def match_char_spans(spans: Sequence[tuple[int, int]], m: Matches) -> list[tuple[int, int]]:
-    """Character spans of a document's matched windows, from its :func:`~filters.ngrams.word_spans`."""
+    """Character spans of a document's matched windows, from its :func:`~filters.support.ngrams.word_spans`."""
     return [(spans[p][0], spans[p + k - 1][1])
             for p, k in zip(m.pos.tolist(), m.length.tolist(), strict=True)]
 

@@ -6,7 +6,7 @@ about every document. Reasons are datatrove's, prefixed with our filter type, e.
 ``gopher_repetition:top_2_gram`` or ``fineweb_quality:line_punct_ratio``.
 
 What we change is the English word tokenizer: datatrove's is ``spacy.blank("en")``, which dominates the
-filters' cost; ``tokenizer: fast`` (the default) is :mod:`filters.word_tokenizer`, which applies spaCy's
+filters' cost; ``tokenizer: fast`` (the default) is :mod:`filters.support.word_tokenizer`, which applies spaCy's
 own English rules without spaCy and gives the same tokens (measured; see that module).
 ``tokenizer: spacy`` uses datatrove's own (needs ``pip install spacy``).
 
@@ -27,7 +27,7 @@ from pydantic import Field
 from corpus_forge.cache import cached
 from corpus_forge.config import StageConfig, validate
 from filters.base import DocumentFilter, FilterResult, register_filter
-from filters.word_tokenizer import datatrove_tokenizer, word_tokenize
+from filters.support.word_tokenizer import datatrove_tokenizer, word_tokenize
 
 Tokenizer = Literal["fast", "spacy"]
 

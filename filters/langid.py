@@ -17,7 +17,7 @@ from pydantic import Field
 
 from corpus_forge.config import ConfigError, StageConfig, validate
 from filters.base import DocumentFilter, FilterResult, register_filter
-from filters.fasttext_backend import load_model, predict
+from filters.support.fasttext_backend import load_model, predict
 
 
 def bundled_lid_model() -> str:

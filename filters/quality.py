@@ -29,7 +29,7 @@ from pydantic import Field
 
 from corpus_forge.config import StageConfig, validate
 from filters.base import DocumentFilter, FilterResult, register_filter
-from filters.fasttext_backend import load_model, predict
+from filters.support.fasttext_backend import load_model, predict
 
 MODELS_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "models")
 DEMO_MODEL = os.path.join(MODELS_DIR, "quality_demo.ftz")

@@ -25,7 +25,7 @@ from corpus_forge.config import ConfigError, StageConfig, validate
 from corpus_forge.io import file_identity
 from filters.base import FilterResult, UrlFilter, register_filter
 from filters.karma_table import KarmaTable, load_karma_table, table_min_karma
-from filters.url_normalize import DomainSet, normalize_host, normalize_url, url_host
+from filters.support.url_normalize import DomainSet, normalize_host, normalize_url, url_host
 
 
 def _exists(path: str) -> bool:

@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from filters.ngrams import DocWords, HashSet, sorted_unique, window_hashes, word_bytes, word_hashes
+from filters.support.ngrams import DocWords, HashSet, sorted_unique, window_hashes, word_bytes, word_hashes
 from filters.url_filters import DomainSet, WikipediaFilter, url_host
 
 WIKIPEDIA_DOMAINS: tuple[str, ...] = ("wikipedia.org",)

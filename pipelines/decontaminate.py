@@ -38,7 +38,7 @@ from corpus_forge.stage import DocumentStage, Partition, PartitionResult, RunCon
 from corpus_forge.stats import Counters
 from filters import decontam as dc
 from filters.benchmarks import DEFAULT_BENCHMARKS, BenchmarkSpec, as_spec, check_spec, load_benchmark
-from filters.ngrams import DocWords, word_spans
+from filters.support.ngrams import DocWords, word_spans
 from filters.wikipedia import WIKI_NGRAM, WIKI_THRESHOLD, WIKIPEDIA_DOMAINS, ReferenceNgrams, WikipediaUrlFilter
 from pipelines.wikiref import reference_file
 

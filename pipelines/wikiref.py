@@ -27,7 +27,7 @@ from corpus_forge.config import StageConfig
 from corpus_forge.io import expand_inputs, path_key, read_json, write_json_atomic
 from corpus_forge.stage import Partition, PartitionResult, RunContext, Stage
 from corpus_forge.stats import Counters
-from filters.ngrams import sorted_unique, window_hashes, word_bytes, word_hashes
+from filters.support.ngrams import sorted_unique, window_hashes, word_bytes, word_hashes
 from filters.wikipedia import WIKI_NGRAM, iter_reference_texts
 
 REFERENCE_FILE = "reference.npy"

@@ -1,4 +1,4 @@
-"""Regenerate ``spacy_en_rules.json``: spaCy's English tokenizer rules, for :mod:`filters.word_tokenizer`.
+"""Regenerate ``spacy_en_rules.json``: spaCy's English tokenizer rules, for :mod:`filters.support.word_tokenizer`.
 
 Run once by a developer with spaCy installed (``pip install spacy``); at run time corpus-forge reads the
 JSON and needs no spaCy. spaCy is MIT-licensed (Copyright (C) 2016-2024 ExplosionAI GmbH, 2016 spaCy GmbH,

@@ -7,7 +7,16 @@ import re
 
 import numpy as np
 
-from filters.ngrams import DocWords, HashSet, normalize, window_hashes, word_bytes, word_hashes, word_spans, words
+from filters.support.ngrams import (
+    DocWords,
+    HashSet,
+    normalize,
+    window_hashes,
+    word_bytes,
+    word_hashes,
+    word_spans,
+    words,
+)
 
 
 def test_normalization_lowercases_deletes_punctuation_and_collapses_whitespace():

@@ -10,7 +10,7 @@ import statistics
 import pytest
 from decontam_helpers import DATA, doc_table
 
-from filters.ngrams import DocWords
+from filters.support.ngrams import DocWords
 from filters.wikipedia import (
     ReferenceNgrams,
     WikipediaUrlFilter,

@@ -7,7 +7,7 @@ from collections import defaultdict
 import numpy as np
 import pandas as pd
 
-from pipelines.components import components_dask, components_in_memory, connected_components
+from pipelines.dedup.components import components_dask, components_in_memory, connected_components
 
 
 def bfs_labels(src, dst) -> dict[int, int]:

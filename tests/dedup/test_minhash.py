@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from dedup_helpers import delete_block, shingle_set, substitute, true_jaccard
 
-from pipelines.minhash import (
+from pipelines.dedup.minhash import (
     EMPTY,
     MinHasher,
     candidate_probability,

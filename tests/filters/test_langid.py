@@ -13,8 +13,8 @@ import pytest
 
 from corpus_forge.config import ConfigError
 from filters.base import build_filter
-from filters.fasttext_backend import FastTextBackendError, fasttext_provider, import_fasttext
 from filters.langid import bundled_lid_model
+from filters.support.fasttext_backend import FastTextBackendError, fasttext_provider, import_fasttext
 
 
 @pytest.fixture(scope="module")

@@ -12,7 +12,7 @@ import pytest
 
 from filters.base import build_filter
 from filters.quality import DEMO_MODEL, doc_uniform, pareto_keep
-from filters.quality_train import TrainConfig, chunk_text, roc_auc, train
+from pipelines.quality.train import TrainConfig, chunk_text, roc_auc, train
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 DEMO_DATA = os.path.join(REPO, "filters", "data", "quality_demo")

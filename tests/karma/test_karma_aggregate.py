@@ -18,7 +18,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from filters.url_normalize import normalize_url
+from filters.support.url_normalize import normalize_url
 from pipelines.karma import KarmaBuildConfig, build_local, scan_dump, write_bucket
 from pipelines.karma_aggregate import merge_partials, split_partial
 

@@ -1,6 +1,6 @@
 """URL normalization: real URLs from Pushshift dumps, WARC target URIs and trafilatura's evaluation set.
 
-Expected keys below were written by hand from the rules in ``filters/url_normalize.py``'s docstring.
+Expected keys below were written by hand from the rules in ``filters/support/url_normalize.py``'s docstring.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from filters.url_normalize import DomainSet, _normalize, normalize_url, url_host
+from filters.support.url_normalize import DomainSet, _normalize, normalize_url, url_host
 
 DATA = Path(__file__).parent.parent / "data" / "karma"
 
@@ -198,7 +198,7 @@ def test_columnar_normalization_equals_the_one_url_function(amp: bool) -> None:
     ``normalize_url`` on ~1,400 real URLs and ~60,000 variants of them; with ``amp_entities`` it gives
     ``normalize_url`` of the Reddit-unescaped URL."""
     from filters.pushshift import reddit_url
-    from filters.url_normalize import normalize_urls
+    from filters.support.url_normalize import normalize_urls
 
     urls = _variants(real_urls())
     assert len(urls) > 50_000
@@ -227,7 +227,7 @@ def test_domains_regex_matches_keys_like_the_domain_set() -> None:
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    from filters.url_normalize import domains_regex
+    from filters.support.url_normalize import domains_regex
 
     domains = ["imgur.com", "WWW.Flickr.com", "redd.it", "co.uk.example"]
     ds = DomainSet(domains)

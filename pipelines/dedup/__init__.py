@@ -4,14 +4,14 @@ Input: a previous stage's output directory (``part-*.parquet``). Four phases; th
 ``OUT/_dedup/`` and each phase is skipped on a rerun once it finished:
 
 1. **signatures** (one pure task per input file, :func:`sign_table`): normalize text, 64-bit exact
-   hash, MinHash signature (:mod:`pipelines.minhash`), one key per LSH band. Writes
+   hash, MinHash signature (:mod:`pipelines.dedup.minhash`), one key per LSH band. Writes
    ``_dedup/meta/<i>.parquet`` (gid, id, exact hash, keeper rank) and ``_dedup/bands/<i>.parquet``
    (band key, gid). ``gid = file index << 32 | row`` names a document in 8 bytes.
 2. **candidates** (Dask DataFrame shuffles): meta shuffled on the exact hash -> every exact duplicate is
    an edge to its group's best document; band rows shuffled on the band key -> documents sharing a
    bucket become candidate pairs (exact duplicates collapsed first); optionally each pair is verified by
    the true Jaccard of its shingle sets (pairs grouped by file, texts re-read there).
-3. **components** (:mod:`pipelines.components`): in memory when the edges fit, else large-star /
+3. **components** (:mod:`pipelines.dedup.components`): in memory when the edges fit, else large-star /
    small-star on Dask DataFrames. The keeper of a component is its best document by ``keep_order``
    (default: highest ``quality_score``, then earliest ``crawl_date``, then smallest ``id``); every other
    member is removed as ``exact_duplicate`` (same exact hash as the keeper) or ``near_duplicate``.
@@ -47,8 +47,8 @@ from corpus_forge.io import read_json, write_json_atomic, write_parquet_atomic
 from corpus_forge.schema import with_reason
 from corpus_forge.stage import DocumentStage, Partition, PartitionResult, RunContext, read_partition
 from corpus_forge.stats import Counters
-from pipelines.components import connected_components
-from pipelines.minhash import MinHasher, TextNorm, exact_hashes, lsh_params, normalize_batch
+from pipelines.dedup.components import connected_components
+from pipelines.dedup.minhash import MinHasher, TextNorm, exact_hashes, lsh_params, normalize_batch
 
 EXACT, NEAR = "exact_duplicate", "near_duplicate"
 WORK = "_dedup"

@@ -20,7 +20,7 @@ import unicodedata
 from functools import lru_cache
 from typing import Any
 
-_RULES_PATH = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data", "spacy_en_rules.json")
+_RULES_PATH = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "data", "spacy_en_rules.json")
 _CACHE_LIMIT = 200_000
 
 
@@ -248,7 +248,7 @@ def datatrove_tokenizer() -> Any:
     from datatrove.utils.word_tokenizers import WordTokenizer
 
     class FastEnglishTokenizer(WordTokenizer):
-        """spaCy-compatible English tokenizer without spaCy (see :mod:`filters.word_tokenizer`)."""
+        """spaCy-compatible English tokenizer without spaCy (see :mod:`filters.support.word_tokenizer`)."""
 
         def __init__(self) -> None:
             super().__init__("en")

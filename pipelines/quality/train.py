@@ -27,8 +27,8 @@ from pydantic import Field
 
 from corpus_forge.config import StageConfig
 from corpus_forge.io import write_json_atomic
-from filters.fasttext_backend import import_fasttext, predict
 from filters.quality import NEGATIVE, POSITIVE, preprocess
+from filters.support.fasttext_backend import import_fasttext, predict
 
 
 class TrainConfig(StageConfig):

@@ -16,7 +16,7 @@ from typing import Any
 
 from corpus_forge.cli_common import config_from_args
 from corpus_forge.config import validate
-from filters.quality_train import TrainConfig, train
+from pipelines.quality.train import TrainConfig, train
 
 
 def register(sub: argparse._SubParsersAction) -> None:
