@@ -22,7 +22,7 @@ from filters.support.url_normalize import normalize_url
 from pipelines.karma import KarmaBuildConfig, build_local, scan_dump, write_bucket
 from pipelines.karma_aggregate import merge_partials, split_partial
 
-DATA = Path(__file__).parent.parent / "data" / "karma"
+DATA = Path(__file__).parents[2] / "data" / "karma"
 
 
 def _posts(seed: int) -> list[list[dict]]:

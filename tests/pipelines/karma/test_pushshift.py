@@ -14,7 +14,7 @@ import zstandard
 
 from filters.pushshift import ReadReport, as_int, decode_block, iter_line_blocks, read_submissions, reddit_url
 
-DATA = Path(__file__).parent.parent / "data" / "karma"
+DATA = Path(__file__).parents[2] / "data" / "karma"
 RS_06 = DATA / "RS_v2_2005-06.xz"
 RS_07 = DATA / "RS_v2_2005-07.xz"
 RS_2024 = DATA / "test_submissions.json"

@@ -8,7 +8,7 @@ import random
 import re
 from pathlib import Path
 
-DATA = Path(__file__).parent.parent / "data" / "dedup"
+DATA = Path(__file__).parents[2] / "data" / "dedup"
 
 
 def load_articles() -> list[dict]:

@@ -20,7 +20,7 @@ from corpus_forge.config import ConfigError
 from corpus_forge.runner import run_stage
 from pipelines.karma import KarmaBuildConfig, KarmaBuildStage, build_local, scan_dump
 
-DATA = Path(__file__).parent.parent / "data" / "karma"
+DATA = Path(__file__).parents[2] / "data" / "karma"
 DUMPS_2005 = [str(DATA / "RS_v2_2005-06.xz"), str(DATA / "RS_v2_2005-07.xz")]
 RS_2024 = str(DATA / "test_submissions.json")
 
