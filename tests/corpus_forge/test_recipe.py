@@ -44,3 +44,27 @@ def test_recipe_run_writes_stage_folders_and_report(tmp_path, data_dir, dask_cli
     assert (out / "funnel.png").stat().st_size > 1000
     html = (out / "report.html").read_text()
     assert "01-extract" in html and "not_response: 34" in html
+
+
+def test_a_reference_to_no_earlier_step_names_the_key(tmp_path):
+    r = load_recipe(_write(tmp_path, "inputs: [x]\nstages:\n"
+                                     "  - extract: {url_filters: [{type: karma, table: '@karma'}]}\n"
+                                     "  - karma: {inputs: [y]}\n"))
+    with pytest.raises(ConfigError, match=r"stages\[0\]\.extract\.url_filters\[0\]\.table: '@karma' names no earlier"):
+        run_recipe(r, str(tmp_path / "o"), progress=False)
+
+
+def test_from_and_until_run_part_of_a_recipe(tmp_path, data_dir, dask_client):
+    dumps = data_dir / "karma" / "RS_v2_2005-06.xz"
+    path = _write(tmp_path, f"inputs: ['{data_dir}/warc/whirlwind.warc.gz']\nstages:\n"
+                            f"  - karma: {{inputs: ['{dumps}']}}\n"
+                            "  - extract: {url_filters: [{type: karma, table: '@karma', annotate_only: true}]}\n")
+    out = tmp_path / "run"
+    with pytest.raises(ConfigError, match="earlier step karma has not completed"):
+        run_recipe(load_recipe(path), str(out), progress=False, client=dask_client, start="extract")
+    first = run_recipe(load_recipe(path), str(out), progress=False, client=dask_client, until="karma")
+    assert [s["stage"] for s in first] == ["karma"] and not (out / "02-extract").exists()
+    rest = run_recipe(load_recipe(path), str(out), progress=False, client=dask_client, start="extract")
+    assert [s["stage"] for s in rest] == ["extract"] and rest[0]["documents_out"] == 1
+    with pytest.raises(ConfigError, match="--until 'dedup': no such step"):
+        run_recipe(load_recipe(path), str(out), progress=False, client=dask_client, until="dedup")
