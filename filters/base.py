@@ -33,9 +33,18 @@ class FilterResult:
 
 
 class DocumentFilter:
-    """Base class. ``name`` is the default reason prefix and the registry key."""
+    """Base class. ``name`` is the registry key and the prefix of every drop reason (``name:reason``).
+
+    ``adds_columns`` declares the type of each column the filter adds, so an all-null column still gets
+    its type (e.g. ``{"karma": pa.int64()}``).
+    """
 
     name: ClassVar[str] = "filter"
+    adds_columns: ClassVar[dict[str, pa.DataType]] = {}
+
+    def drop_reason(self, short: str | None) -> str:
+        """The one place a drop reason is named: ``<filter>:<reason>``."""
+        return f"{self.name}:{short or 'dropped'}"
 
     def filter_table(self, table: pa.Table) -> FilterResult:
         raise NotImplementedError
@@ -62,11 +71,9 @@ class RowFilter(DocumentFilter):
 class UrlFilter(DocumentFilter):
     """A filter that needs only the URL: usable before extraction (pushdown) and after it.
 
-    ``columns`` declares the type of each column ``url_decision`` adds, so an all-null column still
-    gets its type (e.g. ``{"karma": pa.int64()}``).
+    ``url_decision`` gives a short reason: the extract stage counts it as a record reason (``low_karma``,
+    like its other record reasons); as a document filter it is ``<filter>:<reason>`` (``karma:low_karma``).
     """
-
-    columns: ClassVar[dict[str, pa.DataType]] = {}
 
     def url_decision(self, url: str | None) -> tuple[str | None, dict[str, Any]]:
         """Return (drop reason or None, extra column values for the document, e.g. ``{"karma": 12}``)."""
@@ -78,7 +85,7 @@ class UrlFilter(DocumentFilter):
         extra: dict[str, list[Any]] = {}
         for i, u in enumerate(urls):
             reason, cols = self.url_decision(u)
-            reasons.append(reason)
+            reasons.append(self.drop_reason(reason) if reason else None)
             for k, v in cols.items():
                 extra.setdefault(k, [None] * i).append(v)
             for k in extra:

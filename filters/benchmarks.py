@@ -4,9 +4,11 @@ Each benchmark becomes a list of items; an item is one test example as one or mo
 question alone, and question + answer), whose n-grams are what decontamination looks for.
 
 Registered: ``gsm8k``, ``humaneval``, ``hellaswag`` (bundled: MIT, see ``filters/data/benchmarks``),
-``truthfulqa``, ``openbookqa`` (added by path). Any JSONL/CSV/Parquet file works with a field mapping:
-``BenchmarkSpec(name="mytask", path="test.jsonl", fields=["question", "answer"])`` or on the command
-line ``mytask=test.jsonl#question,answer``.
+``truthfulqa``, ``openbookqa`` (added by path), and the fixed evaluation texts of ``train`` / ``ablate``
+(``eval-wikitext2``, ``eval-pride-and-prejudice``: one item per paragraph, ``train_smoke/eval_texts``), so
+that no curated mix holds the text its bits per byte are measured on. Any JSONL/CSV/Parquet file works
+with a field mapping: ``BenchmarkSpec(name="mytask", path="test.jsonl", fields=["question", "answer"])`` or
+on the command line ``mytask=test.jsonl#question,answer``.
 """
 
 from __future__ import annotations
@@ -20,12 +22,15 @@ import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from importlib import resources
+from pathlib import Path
 from typing import Any, Literal
 
 from corpus_forge.config import ConfigError, StageConfig
 
 # The sets `corpus-forge decontaminate` uses when none is named (all bundled).
-DEFAULT_BENCHMARKS: tuple[str, ...] = ("gsm8k", "humaneval", "hellaswag")
+DEFAULT_BENCHMARKS: tuple[str, ...] = ("gsm8k", "humaneval", "hellaswag", "eval-wikitext2", "eval-pride-and-prejudice")
+# The bits-per-byte evaluation texts of train_smoke (data files only: filters imports nothing from there).
+EVAL_TEXTS = Path(__file__).resolve().parents[1] / "train_smoke" / "eval_texts"
 
 
 class BenchmarkSpec(StageConfig):
@@ -200,6 +205,20 @@ def _openbookqa(rows: Iterator[dict[str, Any]]) -> tuple[list[BenchmarkItem], in
     return items, skipped
 
 
+def _paragraph_rows(f: io.TextIOBase) -> Iterator[dict[str, Any]]:
+    """A plain text as rows, one per blank-line-separated paragraph (WikiText: one per line)."""
+    with f:
+        text = f.read()
+    for para in re.split(r"\n\s*\n", text.replace("\r\n", "\n")):
+        if para.strip():
+            yield {"text": para.strip()}
+
+
+def _eval_text(rows: Iterator[dict[str, Any]]) -> tuple[list[BenchmarkItem], int]:
+    """One item per paragraph of an evaluation text (short ones are skipped by the index's min_words)."""
+    return [BenchmarkItem(f"paragraph/{i}", (r["text"],)) for i, r in enumerate(rows)], 0
+
+
 @dataclass(frozen=True)
 class BenchmarkInfo:
     name: str
@@ -220,6 +239,10 @@ REGISTRY: dict[str, BenchmarkInfo] = {
                                 "TruthfulQA (817 questions + best answers; TruthfulQA.csv)"),
     "openbookqa": BenchmarkInfo("openbookqa", _openbookqa, None, "Apache-2.0",
                                 "OpenBookQA test (500 question stems + correct choices)"),
+    "eval-wikitext2": BenchmarkInfo("eval-wikitext2", _eval_text, "wikitext2_test.txt.gz", "CC BY-SA 3.0",
+                                    "WikiText-2 raw test, first 10 articles (train's bits-per-byte text)"),
+    "eval-pride-and-prejudice": BenchmarkInfo("eval-pride-and-prejudice", _eval_text, "pride_and_prejudice.txt.gz",
+                                              "public domain", "Pride and Prejudice, ch. 1-24 (train's bpb text)"),
 }
 
 
@@ -284,8 +307,12 @@ def load_benchmark(spec: str | BenchmarkSpec | dict[str, Any]) -> Benchmark:
 
 def _load_registered(spec: BenchmarkSpec, info: BenchmarkInfo | None) -> tuple[list[BenchmarkItem], int, str]:
     assert info is not None
-    if spec.path is None:
-        rows: Iterator[dict[str, Any]] = _jsonl(_bundled(info.bundled), f"bundled {info.bundled}")  # type: ignore
+    if info.parse is _eval_text:
+        path = spec.path or str(EVAL_TEXTS / info.bundled)  # type: ignore[operator]
+        rows: Iterator[dict[str, Any]] = _paragraph_rows(_open_text(path))
+        source = spec.path or f"bundled:train_smoke/eval_texts/{info.bundled}"
+    elif spec.path is None:
+        rows = _jsonl(_bundled(info.bundled), f"bundled {info.bundled}")  # type: ignore
         source = f"bundled:{info.bundled}"
     else:
         base = spec.path.lower()

@@ -77,7 +77,7 @@ class DatatroveAdapter(DocumentFilter):
 
     def reason(self, raw: str | None) -> str:
         raw = raw or "dropped"
-        return f"{self.name}:{self.reason_names.get(raw, raw)}"
+        return self.drop_reason(self.reason_names.get(raw, raw))
 
     def filter_table(self, table: pa.Table) -> FilterResult:
         from datatrove.data import Document
@@ -397,7 +397,7 @@ def _run_checks(f: Any, table: pa.Table) -> FilterResult:
                 why = "degenerate_text"
         if why is not None:
             keep[i] = False
-            reasons[i] = f"{f.name}:{why}"
+            reasons[i] = f.drop_reason(why)
     return FilterResult(keep, reasons)
 
 

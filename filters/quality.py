@@ -135,7 +135,7 @@ class QualityClassifierFilter(DocumentFilter):
             keep = np.zeros(len(ids), dtype=bool)
         else:
             keep = np.array([(-x, i) <= (-cut[0], cut[1]) for x, i in zip(s, ids, strict=True)], dtype=bool)
-        return FilterResult(keep, [None if k else "quality:not_top_fraction" for k in keep])
+        return FilterResult(keep, [None if k else self.drop_reason("not_top_fraction") for k in keep])
 
     def scores(self, texts: list[str]) -> np.ndarray:
         model = load_model(self.model_file)
@@ -153,17 +153,17 @@ class QualityClassifierFilter(DocumentFilter):
         s = self.scores(texts) if n else np.zeros(0)
         cfg = self.config
         if cfg.mode == "threshold":
-            keep, why = s >= cfg.threshold, "quality:below_threshold"
+            keep, why = s >= cfg.threshold, self.drop_reason("below_threshold")
         elif cfg.mode == "top_fraction":  # this table alone is the corpus
             s = np.round(s, 5).astype(np.float32).astype(np.float64)  # the cut compares the stored scores
             ids = [str(i) for i in table.column("id").to_pylist()]
             cut = self.corpus_cut(s, ids)
             scored = pa.table({"id": ids, "quality_score": pa.array(s, type=pa.float32())})
             keep = self.apply_cut(scored, cut).keep
-            why = "quality:not_top_fraction"
+            why = self.drop_reason("not_top_fraction")
         else:
             ids = table.column("id").to_pylist()
-            keep, why = pareto_keep(s, doc_uniform(ids, cfg.seed), cfg.alpha), "quality:pareto"
+            keep, why = pareto_keep(s, doc_uniform(ids, cfg.seed), cfg.alpha), self.drop_reason("pareto")
         reasons: list[str | None] = [None if k else why for k in keep]
         return FilterResult(np.asarray(keep, dtype=bool), reasons,
                             {"quality_score": pa.array(np.round(s, 5), type=pa.float32())})

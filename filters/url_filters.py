@@ -51,7 +51,7 @@ class KarmaFilter(UrlFilter):
 
     name = "karma"
     reason = "low_karma"
-    columns: ClassVar[dict[str, pa.DataType]] = {"karma": pa.int64()}
+    adds_columns: ClassVar[dict[str, pa.DataType]] = {"karma": pa.int64()}
 
     def __init__(self, **options: Any) -> None:
         self.config = validate(KarmaFilterConfig, options, "filter karma")
@@ -89,7 +89,7 @@ class KarmaFilter(UrlFilter):
             keep = np.ones(len(urls), dtype=bool)
         else:
             keep = known & (karma >= self.config.min_karma)
-        reasons = [None if k else self.reason for k in keep]
+        reasons = [None if k else self.drop_reason(self.reason) for k in keep]
         return FilterResult(keep, reasons, {"karma": col})
 
 
@@ -139,7 +139,7 @@ class _DomainFilter(UrlFilter):
     def filter_table(self, table: pa.Table) -> FilterResult:
         urls = table.column("url").to_pylist() if "url" in table.column_names else [None] * table.num_rows
         ds = self.domain_set()
-        reasons = [self.reason if ds.match(url_host(u)) else None for u in urls]
+        reasons = [self.drop_reason(self.reason) if ds.match(url_host(u)) else None for u in urls]
         return FilterResult(np.array([r is None for r in reasons], dtype=bool), reasons)
 
 

@@ -207,7 +207,7 @@ class FilterStage(DocumentStage):
             for j in np.flatnonzero(~keep):
                 i = idx[j]
                 alive[i] = False
-                reasons[i] = res.reasons[j] or f"{f.name}:dropped"
+                reasons[i] = res.reasons[j] or f.drop_reason(None)
         out = current
         for col, values in added.items():
             arr = pa.array(values, type=types.get(col))

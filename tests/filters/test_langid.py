@@ -51,8 +51,8 @@ def test_threshold_below_one_half_looks_past_the_top_label(pages):
     assert (res.keep == np.array([r["html_lang"] == "de" for r in pages])).all()
 
 
-def test_label_only_drops_nothing(pages):
-    res = build_filter({"type": "langid", "label_only": True}).filter_table(_table(pages))
+def test_annotate_only_drops_nothing(pages):
+    res = build_filter({"type": "langid", "annotate_only": True}).filter_table(_table(pages))
     assert res.keep.all()
 
 

@@ -60,9 +60,9 @@ def test_karma_filter_keeps_table_urls_in_any_spelling(table_dir: str) -> None:
     urls = [*IN_TABLE, *LOW, *PAGE_URLS, None]
     res = build_filter({"type": "karma", "table": table_dir}).filter_table(doc_table(urls))
     assert res.keep.tolist() == [True] * len(IN_TABLE) + [False] * (len(LOW) + len(PAGE_URLS) + 1)
-    assert res.reasons == [None] * len(IN_TABLE) + ["low_karma"] * (len(LOW) + len(PAGE_URLS) + 1)
+    assert res.reasons == [None] * len(IN_TABLE) + ["karma:low_karma"] * (len(LOW) + len(PAGE_URLS) + 1)
     assert res.columns["karma"].to_pylist() == [*IN_TABLE.values()] + [None] * (len(LOW) + len(PAGE_URLS) + 1)
-    kept, dropped = int(res.keep.sum()), res.reasons.count("low_karma")
+    kept, dropped = int(res.keep.sum()), res.reasons.count("karma:low_karma")
     assert kept + dropped == len(urls)  # every document accounted for
 
 
@@ -71,7 +71,7 @@ def test_karma_filter_row_and_batch_paths_agree(table_dir: str) -> None:
     urls = [*IN_TABLE, *LOW, *PAGE_URLS]
     res = flt.filter_table(doc_table(urls))
     one_by_one = [flt.url_decision(u) for u in urls]
-    assert res.reasons == [r for r, _ in one_by_one]
+    assert res.reasons == [flt.drop_reason(r) if r else None for r, _ in one_by_one]  # karma:low_karma
     assert res.columns["karma"].to_pylist() == [c["karma"] for _, c in one_by_one]
     assert res.keep.sum() == sum(v >= 10 for v in IN_TABLE.values()) == 4
 
@@ -134,8 +134,9 @@ def test_domain_blocklist_files_and_subdomains(tmp_path: Path) -> None:
             "http://notnytimes.com/", "http://tracker.example/p", "http://msnbc.msn.com/id/1",
             "http://www.wired.com/news/culture/0,1284,67982,00.html", "http://paulgraham.com/", None]
     res = flt.filter_table(doc_table(urls))
-    assert res.reasons == ["blocked_domain"] * 2 + [None] + ["blocked_domain"] * 3 + [None, None]
-    assert [flt.url_decision(u)[0] for u in urls] == res.reasons
+    assert res.reasons == ["domain_blocklist:blocked_domain"] * 2 + [None] + ["domain_blocklist:blocked_domain"] * 3 \
+        + [None, None]
+    assert [flt.drop_reason(r) if (r := flt.url_decision(u)[0]) else None for u in urls] == res.reasons
 
 
 def test_wikipedia_filter_takes_every_language_and_mirror_only() -> None:
@@ -145,7 +146,7 @@ def test_wikipedia_filter_takes_every_language_and_mirror_only() -> None:
             "https://en.wiktionary.org/wiki/x", "http://wikipedia.org.example.com/",
             "http://web.archive.org/web/20120122050356/http://en.wikipedia.org:80/wiki/French_Lick,_Indiana"]
     res = flt.filter_table(doc_table(urls))
-    assert res.reasons == ["wikipedia"] * 4 + [None] * 3
+    assert res.reasons == ["wikipedia:wikipedia"] * 4 + [None] * 3
     assert build_filter({"type": "wikipedia"}).url_decision("https://www.wikiwand.com/en/X") == (None, {})
 
 
