@@ -159,6 +159,25 @@ def sweep_temporary(fs: Any, folder: str) -> int:
     return n
 
 
+def path_exists(path: str) -> bool:
+    """``os.path.exists`` for any fsspec path."""
+    fs, _, (p,) = fsspec.get_fs_token_paths(path)
+    return bool(fs.exists(p))
+
+
+def make_dirs(path: str) -> None:
+    """``os.makedirs(exist_ok=True)`` for any fsspec path (object stores need none)."""
+    fs, _, (p,) = fsspec.get_fs_token_paths(path)
+    fs.makedirs(p, exist_ok=True)
+
+
+def remove_tree(path: str) -> None:
+    """``shutil.rmtree`` for any fsspec path; nothing there is fine."""
+    fs, _, (p,) = fsspec.get_fs_token_paths(path)
+    if fs.exists(p):
+        fs.rm(p, recursive=True)
+
+
 def file_identity(path: str) -> tuple[Any, ...]:
     """Path, size and modification time: a cache key that changes when the file does."""
     fs, _, (p,) = fsspec.get_fs_token_paths(path)

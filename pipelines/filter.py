@@ -23,7 +23,7 @@ from pydantic import Field, field_validator
 
 from corpus_forge.cache import cached
 from corpus_forge.config import ConfigError, StageConfig
-from corpus_forge.io import read_parquet, write_parquet_atomic
+from corpus_forge.io import path_exists, read_parquet, write_parquet_atomic
 from corpus_forge.schema import conform, with_reason
 from corpus_forge.stage import DocumentStage, Partition, PartitionResult, RunContext, read_partition
 from corpus_forge.stats import Counters
@@ -250,7 +250,7 @@ class _ScoreOnly:
 def _score_partition(stage: FilterStage, part: Partition, k: int, scored_dir: str) -> tuple[np.ndarray, list[str]]:
     """First pass of a corpus-level filter on one partition (saved, so a rerun does not redo it)."""
     kept_path = os.path.join(scored_dir, f"{part.key}.kept.parquet")
-    if not os.path.exists(kept_path):
+    if not path_exists(kept_path):
         table = conform(read_partition(part))
         kept, removed, _ = stage._apply(table, [*stage.filters[:k], _ScoreOnly(stage.filters[k])])
         write_parquet_atomic(removed if removed is not None else with_reason(table.slice(0, 0), []),

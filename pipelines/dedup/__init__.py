@@ -28,7 +28,6 @@ from __future__ import annotations
 import itertools
 import math
 import os
-import shutil
 import time
 from collections import Counter
 from dataclasses import dataclass
@@ -43,7 +42,15 @@ import pyarrow.parquet as pq
 from pydantic import Field, model_validator
 
 from corpus_forge.config import StageConfig
-from corpus_forge.io import read_json, write_json_atomic, write_parquet_atomic
+from corpus_forge.io import (
+    make_dirs,
+    path_exists,
+    read_json,
+    read_parquet,
+    remove_tree,
+    write_json_atomic,
+    write_parquet_atomic,
+)
 from corpus_forge.schema import with_reason
 from corpus_forge.stage import DocumentStage, Partition, PartitionResult, RunContext, read_partition
 from corpus_forge.stats import Counters
@@ -192,7 +199,7 @@ def sign_partition(part: Partition, index: int, cfg: DedupConfig, work_dir: str)
     """Phase 1 task: sign one input file into ``work_dir``; skipped when its outputs exist."""
     meta_path = os.path.join(work_dir, "meta", f"{index:06d}.parquet")
     bands_path = os.path.join(work_dir, "bands", f"{index:06d}.parquet")
-    if os.path.exists(meta_path) and os.path.exists(bands_path):
+    if path_exists(meta_path) and path_exists(bands_path):
         return {"index": index, "skipped": True}
     t0 = time.perf_counter()
     try:  # a file that cannot be read or signed fails alone; the filter phase names it
@@ -368,19 +375,19 @@ def run_global_phases(cfg: DedupConfig, partitions: list[Partition], work_dir: s
 
     summary_path = os.path.join(work_dir, "summary.json")
     ident = {"config": cfg.model_dump(mode="json"), "inputs": [p.path for p in partitions]}
-    if os.path.exists(summary_path):
+    if path_exists(summary_path):
         old = read_json(summary_path)
         if old.get("ident") == ident:
             return old
-    if os.path.exists(work_dir):  # stale or partial work from another configuration
+    if path_exists(work_dir):  # stale or partial work from another configuration
         old_ident = os.path.join(work_dir, "ident.json")
-        if not os.path.exists(old_ident) or read_json(old_ident) != ident:
-            shutil.rmtree(work_dir)
-    os.makedirs(work_dir, exist_ok=True)
+        if not path_exists(old_ident) or read_json(old_ident) != ident:
+            remove_tree(work_dir)
+    make_dirs(work_dir)
     write_json_atomic(ident, os.path.join(work_dir, "ident.json"))
     assign_dir = os.path.join(work_dir, "assign")
-    if os.path.isdir(assign_dir):  # phases 2-3 restart from the signatures
-        shutil.rmtree(assign_dir)
+    if path_exists(assign_dir):  # phases 2-3 restart from the signatures
+        remove_tree(assign_dir)
 
     total_rows = _total_rows(partitions)
     nparts = _npartitions(total_rows, cfg.band_rows()[0])
@@ -466,7 +473,7 @@ def _global_phases(cfg: DedupConfig, partitions: list[Partition], work_dir: str,
 
     t0 = time.perf_counter()
     assign_dir = os.path.join(work_dir, "assign")
-    os.makedirs(assign_dir, exist_ok=True)
+    make_dirs(assign_dir)
     sizes = np.zeros(0, np.int64)
     if edge_frames:
         edges = dd.concat(edge_frames) if len(edge_frames) > 1 else edge_frames[0]
@@ -539,12 +546,12 @@ class DedupStage(DocumentStage):
             raise RuntimeError(f"dedup: could not sign {part.path}: {ctx.failed[index]}")
         table = read_partition(part)
         path = os.path.join(ctx.assign_dir, f"{index:06d}.parquet")
-        assign = pq.read_table(path) if os.path.exists(path) else None
+        assign = read_parquet(path) if path_exists(path) else None
         return apply_assignments(table, assign)
 
     def finalize(self, run: RunContext, counters: Counters, markers: list[dict[str, Any]]) -> dict[str, Any]:
         path = os.path.join(run.work_dir, "summary.json")
-        if not os.path.exists(path):
+        if not path_exists(path):
             return {}
         summary = read_json(path)
         summary.pop("ident", None)
