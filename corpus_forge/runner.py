@@ -31,6 +31,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import fsspec
+import pyarrow.compute as pc
 
 from corpus_forge.cluster import get_client
 from corpus_forge.health import systematic_failure
@@ -69,6 +70,8 @@ def process_partition(stage: Stage, part: Partition, out_dir: str, keep_removed:
         if res.kept is None:
             raise TypeError(f"{stage.name}: process() returned no table for {part.key}")
         c.documents_out = res.kept.num_rows
+        if "text" in res.kept.column_names:  # for the report's funnel of bytes
+            c.extra["text_bytes_out"] = int(pc.sum(pc.binary_length(res.kept.column("text"))).as_py() or 0)
     c.check(f"{stage.name} partition {part.key} ({part.path})")
     marker = {
         "key": part.key,

@@ -64,3 +64,32 @@ def test_report_and_rerun_is_a_no_op(demo_run, dask_client):
         os.chdir(cwd)
     assert [s["documents_out"] for s in again] == [s["documents_out"] for s in stats]
     assert {p: p.stat().st_mtime_ns for p in out.glob("*/part-*.parquet")} == marks
+
+
+def test_report_loads_in_a_real_browser_with_every_image_rendered(demo_run):
+    """Headless Chromium (Debian's package) opens report.html: no console error, every image decoded."""
+    import shutil
+
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright (dev extra) drives the browser")
+    if chromium is None:
+        pytest.skip("no chromium on this machine (apt-get install chromium; .ci/run installs it)")
+    out, _ = demo_run
+    html = (out / "report.html").read_text()
+    assert 'src="funnel.png"' not in html and html.count("data:image/png;base64,") >= 3  # self-contained
+    errors: list[str] = []
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium, args=[
+            "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+            "--disable-component-update", "--disable-sync"])
+        page = browser.new_page()
+        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.goto((out / "report.html").as_uri())
+        images = page.eval_on_selector_all("img", "els => els.map(e => [e.complete, e.naturalWidth, e.alt])")
+        sections = page.eval_on_selector_all("h2", "els => els.map(e => e.textContent)")
+        page.screenshot(path=str(out / "report-screenshot.png"), full_page=True)
+        browser.close()
+    assert errors == []
+    assert images and all(done and width > 0 for done, width, _ in images), images
+    assert {"Funnel", "Removals per reason", "Duplicate clusters", "Contamination"} <= set(sections)
