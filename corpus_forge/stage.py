@@ -52,9 +52,10 @@ class Partition:
 
 @dataclass
 class PartitionResult:
-    """What processing one partition produced. ``removed`` carries a ``reason`` column.
+    """What processing one partition produced: the documents kept, the documents removed (always a table,
+    possibly empty, with a ``reason`` column) and the counters.
 
-    Steps that write no documents (``writes_documents = False``) return ``kept=None``.
+    Steps that write no documents (``writes_documents = False``) return ``kept=None, removed=None``.
     """
 
     kept: pa.Table | None

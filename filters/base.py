@@ -2,8 +2,7 @@
 
 Two kinds:
 - :class:`DocumentFilter` sees a batch of documents (a pyarrow table) and returns, per row, keep or a
-  drop reason, plus columns it adds to every row (e.g. ``lang``, ``lang_score``). Subclass
-  :class:`RowFilter` instead to write a per-document ``check(doc) -> None | reason``.
+  drop reason, plus columns it adds to every row (e.g. ``lang``, ``lang_score``).
 - :class:`UrlFilter` sees only a URL, so the extract stage can apply it to a WARC record's target URI
   before any HTML is parsed (pushdown). Every ``UrlFilter`` also works as a document filter on ``url``.
 
@@ -48,24 +47,6 @@ class DocumentFilter:
 
     def filter_table(self, table: pa.Table) -> FilterResult:
         raise NotImplementedError
-
-
-class RowFilter(DocumentFilter):
-    """A filter written one document at a time: ``check(doc)`` returns None to keep, or a reason."""
-
-    columns_needed: ClassVar[tuple[str, ...]] = ("text",)
-
-    def check(self, doc: dict[str, Any]) -> str | None:
-        raise NotImplementedError
-
-    def filter_table(self, table: pa.Table) -> FilterResult:
-        cols = {c: table.column(c).to_pylist() for c in self.columns_needed if c in table.column_names}
-        n = table.num_rows
-        reasons: list[str | None] = []
-        for i in range(n):
-            reasons.append(self.check({c: v[i] for c, v in cols.items()}))
-        keep = np.array([r is None for r in reasons], dtype=bool)
-        return FilterResult(keep, reasons)
 
 
 class UrlFilter(DocumentFilter):

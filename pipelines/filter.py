@@ -122,8 +122,8 @@ class FilterStage(DocumentStage):
         why = [r for r, k in zip(res.reasons, keep, strict=True) if not k]
         cut_away = with_reason(kept.filter(pa.array(~keep)), why)
         later, later_removed, seconds = self._apply(kept.filter(pa.array(keep)), self.filters[ctx.index + 1:])
-        parts = [t for t in (removed, cut_away, later_removed) if t is not None and t.num_rows]
-        all_removed = pa.concat_tables(parts, promote_options="permissive") if parts else None
+        parts = [t for t in (removed, cut_away, later_removed) if t.num_rows]
+        all_removed = pa.concat_tables(parts, promote_options="permissive") if parts else removed
         return self._result(kept.num_rows + removed.num_rows, later, all_removed, seconds)
 
     def process_table(self, table: pa.Table, ctx: Any = None) -> PartitionResult:
@@ -132,8 +132,8 @@ class FilterStage(DocumentStage):
         kept, removed, seconds = self._apply(table, self.filters)
         return self._result(table.num_rows, kept, removed, seconds)
 
-    def _apply(self, table: pa.Table, filters: list[Any]) -> tuple[pa.Table, pa.Table | None, dict[str, float]]:
-        """``filters`` over ``table`` in batches: (kept, removed with ``reason`` or None, seconds per filter)."""
+    def _apply(self, table: pa.Table, filters: list[Any]) -> tuple[pa.Table, pa.Table, dict[str, float]]:
+        """``filters`` over ``table`` in batches: (kept, removed with ``reason``, seconds per filter)."""
         kept_parts: list[pa.Table] = []
         removed_parts: list[pa.Table] = []
         seconds: dict[str, float] = {}
@@ -144,20 +144,19 @@ class FilterStage(DocumentStage):
             if removed.num_rows:
                 removed_parts.append(removed)
         kept = pa.concat_tables(kept_parts, promote_options="permissive") if kept_parts else table
-        removed = pa.concat_tables(removed_parts, promote_options="permissive") if removed_parts else None
+        removed = pa.concat_tables(removed_parts, promote_options="permissive") if removed_parts \
+            else with_reason(table.slice(0, 0), [])
         return kept, removed, seconds
 
-    def _result(self, n_in: int, kept: pa.Table, removed: pa.Table | None,
-                seconds: dict[str, float]) -> PartitionResult:
+    def _result(self, n_in: int, kept: pa.Table, removed: pa.Table, seconds: dict[str, float]) -> PartitionResult:
         counters = Counters(documents_in=n_in)
         examples: dict[str, list[str]] = {}
-        if removed is not None:
-            reasons, texts = removed.column("reason").to_pylist(), removed.column("text").to_pylist()
-            for reason, text in zip(reasons, texts, strict=True):
-                counters.remove(reason)
-                ex = examples.setdefault(reason, [])
-                if len(ex) < self.config.examples_per_reason:
-                    ex.append(snippet(text))
+        reasons, texts = removed.column("reason").to_pylist(), removed.column("text").to_pylist()
+        for reason, text in zip(reasons, texts, strict=True):
+            counters.remove(reason)
+            ex = examples.setdefault(reason, [])
+            if len(ex) < self.config.examples_per_reason:
+                ex.append(snippet(text))
         counters.documents_out = kept.num_rows
         counters.extra["examples"] = examples
         counters.extra["filter_seconds"] = {k: round(v, 4) for k, v in seconds.items()}
@@ -253,8 +252,7 @@ def _score_partition(stage: FilterStage, part: Partition, k: int, scored_dir: st
     if not path_exists(kept_path):
         table = conform(read_partition(part))
         kept, removed, _ = stage._apply(table, [*stage.filters[:k], _ScoreOnly(stage.filters[k])])
-        write_parquet_atomic(removed if removed is not None else with_reason(table.slice(0, 0), []),
-                             os.path.join(scored_dir, f"{part.key}.removed.parquet"))
+        write_parquet_atomic(removed, os.path.join(scored_dir, f"{part.key}.removed.parquet"))
         write_parquet_atomic(kept, kept_path)  # last: marks the first pass of this partition done
     t = read_parquet(kept_path, columns=["id", "quality_score"])
     return t.column("quality_score").to_numpy(zero_copy_only=False).astype(np.float64), \
