@@ -5,9 +5,13 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import socket
 from collections.abc import Iterator
+from typing import Any
 
 from rich.console import Console
+
+from corpus_forge.config import ConfigError
 
 console = Console(stderr=True)
 
@@ -29,23 +33,93 @@ CLUSTER_CONFIG = {
 }
 
 
+WAIT_FOR_WORKERS_ENV = "CORPUS_FORGE_WAIT_FOR_WORKERS"
+WAIT_FOR_WORKERS = 60.0  # seconds a run waits for a running scheduler to have a worker
+CONNECT_TIMEOUT = 10.0  # seconds to connect to a running scheduler
+
+
 def default_workers() -> int:
     return max(1, min(os.cpu_count() or 1, 8))
 
 
+def _check_workers(workers: int | None) -> int:
+    if workers is None:
+        return default_workers()
+    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+        raise ConfigError(f"workers: must be a whole number >= 1 (LocalCluster worker processes), got {workers!r}")
+    return workers
+
+
+def _probe(address: str) -> None:
+    """Fail fast, with one line, when nothing listens at a ``tcp://`` / ``tls://`` scheduler address."""
+    scheme, _, rest = address.rpartition("://")
+    if scheme not in ("", "tcp", "tls"):
+        return  # inproc://, ucx://, ...: let Dask connect
+    host, _, port = rest.rpartition(":")
+    host = host.strip("[]")
+    if not host or not port.isdigit():
+        raise ConfigError(f"scheduler address {address!r}: expected tcp://HOST:PORT")
+    try:
+        socket.create_connection((host, int(port)), timeout=CONNECT_TIMEOUT).close()
+    except OSError as err:
+        why = err.strerror or type(err).__name__
+        raise ConfigError(f"cannot reach the Dask scheduler at {address}: {why} (is it running? "
+                          f"start one with: dask scheduler --host 127.0.0.1)") from None
+
+
+def _wait_seconds(wait_for_workers: float | None) -> float:
+    if wait_for_workers is not None:
+        return wait_for_workers
+    raw = os.environ.get(WAIT_FOR_WORKERS_ENV)
+    if raw is None:
+        return WAIT_FOR_WORKERS
+    try:
+        return float(raw)
+    except ValueError:
+        raise ConfigError(f"{WAIT_FOR_WORKERS_ENV}={raw!r}: expected seconds") from None
+
+
+def connect(address: str, wait_for_workers: float | None = None) -> Any:
+    """A ``Client`` on the scheduler at ``address`` that has at least one worker, or a one-line ConfigError
+    (nothing listening, no connection, or no worker within ``wait_for_workers`` seconds, default
+    ``$CORPUS_FORGE_WAIT_FOR_WORKERS`` or 60)."""
+    from distributed import Client
+
+    wait = _wait_seconds(wait_for_workers)
+    _probe(address)
+    try:
+        client = Client(address, timeout=f"{CONNECT_TIMEOUT}s")
+    except (OSError, TimeoutError) as err:
+        raise ConfigError(f"cannot connect to the Dask scheduler at {address}: {type(err).__name__}: "
+                          f"{' '.join(str(err).split())}") from None
+    try:
+        client.wait_for_workers(1, timeout=wait)
+    except (TimeoutError, OSError):
+        client.close()
+        raise ConfigError(f"the Dask scheduler at {address} has no workers (waited {wait:g} s); start one with: "
+                          f"dask worker {address}") from None
+    except BaseException:
+        client.close()
+        raise
+    return client
+
+
 @contextlib.contextmanager
-def get_client(scheduler: str | None = None, workers: int | None = None, quiet: bool = False) -> Iterator:
+def get_client(scheduler: str | None = None, workers: int | None = None, quiet: bool = False,
+               wait_for_workers: float | None = None) -> Iterator:
     """Yield a ``dask.distributed.Client``.
 
-    ``scheduler`` (or ``$DASK_SCHEDULER_ADDRESS``) connects to a running cluster; otherwise an embedded
-    LocalCluster with ``workers`` single-threaded worker processes starts and stops with the block.
+    ``scheduler`` (or ``$DASK_SCHEDULER_ADDRESS``) connects to a running cluster and waits for a worker (see
+    :func:`connect`); otherwise an embedded LocalCluster with ``workers`` single-threaded worker processes,
+    listening on 127.0.0.1 only (scheduler, workers, dashboards), starts and stops with the block. Bad
+    values raise :class:`corpus_forge.config.ConfigError` with one line.
     """
     import dask
     from distributed import Client, LocalCluster
 
     address = scheduler or os.environ.get(SCHEDULER_ENV)
     if address:
-        client = Client(address)
+        client = connect(address, wait_for_workers)
         if not quiet:
             console.print(f"[bold]Dask[/]: connected to {address} — dashboard {client.dashboard_link}")
         try:
@@ -53,14 +127,16 @@ def get_client(scheduler: str | None = None, workers: int | None = None, quiet: 
         finally:
             client.close()
         return
-    n = workers or default_workers()
+    n = _check_workers(workers)
     for name in ("distributed", "distributed.worker", "distributed.scheduler", "distributed.nanny"):
         logging.getLogger(name).setLevel(logging.ERROR)
     with dask.config.set(CLUSTER_CONFIG), LocalCluster(
         n_workers=n,
         threads_per_worker=1,
         processes=True,
+        host="127.0.0.1",
         dashboard_address="127.0.0.1:0",
+        worker_dashboard_address="127.0.0.1:0",
         silence_logs=logging.ERROR,
     ) as cluster, Client(cluster) as client:
         if not quiet:

@@ -10,38 +10,50 @@ URL filter reason  dropped by a pushdown URL filter (karma, blocklist, wikipedia
 ``http_status``    HTTP status other than 200
 ``not_html``       content type not HTML (WET ``conversion`` records are text and are kept)
 ``binary_content`` declared HTML but the payload is binary
-``too_large``      payload over ``max_html_bytes``
+``too_large``      payload over ``max_html_bytes``; or, in a whole-file-compressed WARC, a record that
+                   inflates past ``max_record_bytes`` (reading stops there: error ``decompression_capped``)
+``file_too_large`` a whole-file-compressed WARC inflates past ``max_file_bytes``: the record at the cut
+                   (reading stops there: error ``decompression_capped``)
 ``decode_error``   no charset decodes the payload
-``timeout``        trafilatura ran past ``time_limit``
+``timeout``        trafilatura ran (or returned) past ``time_limit``: the result is discarded
 ``extract_error``  trafilatura raised
 ``extract_empty``  no main text found
 ``truncated_record`` the file ends inside the record (fewer bytes than its Content-Length)
 ``corrupt_record`` unreadable data: bad gzip member, malformed header, broken chunking; reading
                    resumes at the next verified record boundary
 =================  ==============================================================================
+
+Whole-file-compressed WARCs (one gzip member holding every record, or bz2, xz, zstd) are read as a stream
+(:class:`Inflated`): memory stays bounded whatever the compression ratio.
+
+``decode_error``, ``timeout``, ``extract_error``, ``corrupt_record`` and ``truncated_record`` mean "could not
+process" (``error_reasons``); when one of them takes at least ``max_error_share`` (default: all) of the records
+that were kept or failed, the stage fails (exit 1) instead of reporting success (:mod:`corpus_forge.health`).
 """
 
 from __future__ import annotations
 
-import argparse
 import io
 import os
+import sys
 import zlib
 from collections import Counter
+from collections.abc import Iterator
 from typing import Any, BinaryIO
 
 import fsspec
 import pyarrow as pa
 from pydantic import Field
 
-from corpus_forge.config import StageConfig, validate
-from corpus_forge.io import CC_PREFIX, expand_inputs
+from corpus_forge.cache import cached
+from corpus_forge.health import ErrorShareConfig
+from corpus_forge.io import CC_PREFIX, expand_inputs, path_key
 from corpus_forge.schema import stable_id, with_reason
-from corpus_forge.stage import Partition, PartitionResult, Stage, safe_key
+from corpus_forge.stage import Partition, PartitionResult, Stage
 from corpus_forge.stats import Counters
-from corpus_forge.timeout import TimeLimitExceeded, time_limit
+from corpus_forge.timeout import TimeLimitExceeded, call_with_time_limit
 from pipelines.html_decode import DecodeError, decode_html
-from pipelines.warc_split import GZIP_MAGIC, is_gzip, next_boundary, split_points
+from pipelines.warc_split import GZIP_MAGIC, next_boundary, split_points
 
 HTML_TYPES = ("text/html", "application/xhtml+xml", "application/xml+xhtml", "text/xhtml")
 
@@ -59,11 +71,17 @@ SCHEMA = pa.schema([
 ])
 
 
-class ExtractConfig(StageConfig):
+class ExtractConfig(ErrorShareConfig):
     """Options of the extract stage (keys as in a recipe's ``extract:`` block)."""
 
     split_bytes: int = Field(128 * 2**20, gt=0, description="split files larger than this into ranges")
     max_html_bytes: int = Field(2 * 2**20, gt=0, description="larger payloads are counted as too_large")
+    max_record_bytes: int = Field(
+        2**30, gt=0, description="whole-file-compressed WARCs (one gzip member, bz2, xz, zstd): decompressed "
+        "bytes of one record; a larger one is counted too_large and the rest of the file is not read")
+    max_file_bytes: int = Field(
+        8 * 2**30, gt=0, description="whole-file-compressed WARCs: decompressed bytes read from one file; "
+        "the record at the cut is counted file_too_large and the rest of the file is not read")
     time_limit: float = Field(5.0, ge=0, description="seconds per page for trafilatura; 0 = none")
     # trafilatura: fast (= no_fallback) scored the same F1 as the default on the article-extraction
     # benchmark at 1.31x its speed here (the issue quoted ~1.8x; bench/trafilatura_settings.py).
@@ -75,14 +93,31 @@ class ExtractConfig(StageConfig):
     deduplicate: bool = False
     min_text_chars: int = Field(1, ge=1, description="shorter extractions count as extract_empty")
     wet: bool = Field(True, description="turn WET 'conversion' records into documents")
-    url_filters: list[dict[str, Any]] = Field(default_factory=list,
-                                              description="URL filters applied before parsing (pushdown)")
+    url_filters: list[dict[str, Any]] = Field(
+        default_factory=list, json_schema_extra={"flag": "--url-filter"},
+        description="URL filter applied to the record's target URI before parsing (pushdown), as inline YAML, "
+                    "e.g. '{type: karma, table: DIR}'")
     prefix: str = Field(CC_PREFIX, description="host prefix for relative lines of *.paths listings")
     source: str = "cc-warc"
 
 
 _READ_ERRORS: tuple[type[BaseException], ...] = (zlib.error, EOFError, OSError, ValueError, KeyError,
                                                  IndexError, UnicodeError, AttributeError, TypeError)
+
+
+def extractor_problem() -> str | None:
+    """One line naming what the extractor cannot import (trafilatura and what it needs: lxml,
+    lxml_html_clean, ...), or None when a tiny page extracts."""
+    try:
+        from pipelines.trafilatura_fast import FastTrafilatura
+
+        FastTrafilatura().extract("<html><body><article><p>corpus-forge start-up check of the extractor, "
+                                  "one paragraph of text.</p></article></body></html>", None)
+    except Exception as err:
+        msg = " ".join(str(err).split())
+        return (f"extract: the extractor cannot run ({type(err).__name__}: {msg}); "
+                "reinstall corpus-forge's dependencies (pip install -U pip && pip install .)")
+    return None
 
 
 def _archive_errors() -> tuple[type[BaseException], ...]:
@@ -99,63 +134,70 @@ class ExtractStage(Stage):
     """WARC/WET/ARC files → documents. Large per-record-gzip files are split into record ranges."""
 
     name = "extract"
+    Config = ExtractConfig
+    help = "WARC/WET/ARC files → documents (warcio + trafilatura)"
+    inputs_metavar = "INPUT"
+    inputs_help = "WARC/WET/ARC files, globs, directories, http(s)/s3 URLs, or CC *.paths(.gz) listings"
+    #: "could not process" (not a decision): one of them on every record tried fails the stage (health.py)
+    error_reasons = frozenset({"decode_error", "timeout", "extract_error", "corrupt_record", "truncated_record"})
 
-    def __init__(self, config: ExtractConfig | None = None) -> None:
-        self.config = config or ExtractConfig()
-        self._url_filters: list[Any] | None = None
-        self._extractor: Any = None
+    def check(self) -> None:
+        """Before any work: the extractor's imports (trafilatura, lxml_html_clean, ...) and the URL filters."""
+        problem = extractor_problem()
+        if problem:
+            from corpus_forge.config import ConfigError
 
-    def __getstate__(self) -> dict[str, Any]:
-        return {"config": self.config}
+            raise ConfigError(problem)
+        self.url_filters()  # build them now: a bad table path or option fails before any task runs
 
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        self.config = state["config"]
-        self._url_filters = None
-        self._extractor = None
+    def independent_partitions(self) -> bool:
+        return True
 
     # ---- partitions -------------------------------------------------------------------------
     def partitions(self, inputs: list[str]) -> list[Partition]:
         files = expand_inputs(inputs, prefix=self.config.prefix)
         parts: list[Partition] = []
-        for i, path in enumerate(files):
-            base = safe_key(os.path.basename(path).split("?")[0], 60)
+        for path in files:
+            base = path_key(path)  # from the file, never its position in the list
             try:
                 with fsspec.open(path, "rb") as f:
                     size = f.size if hasattr(f, "size") and f.size is not None else f.seek(0, 2)
                     ranges = split_points(f, size, self.config.split_bytes)
             except (OSError, ValueError):
                 ranges = [(0, None)]  # unreadable here: the partition reports it
-            for j, (start, end) in enumerate(ranges):
-                parts.append(Partition(key=f"{i:05d}-{base}-{j:04d}", path=path, start=start, end=end))
+            for start, end in ranges:
+                parts.append(Partition(key=f"{base}-{start:012d}", path=path, start=start, end=end))
         return parts
 
     # ---- helpers ----------------------------------------------------------------------------
     def url_filters(self) -> list[Any]:
-        if self._url_filters is None:
-            from filters.base import UrlFilter, build_filter
+        return cached("extract.url_filters", self.config.url_filters, self._build_url_filters)
 
-            built = []
-            for k, spec in enumerate(self.config.url_filters):
-                flt = build_filter(spec, where=f"extract.url_filters[{k}]")
-                if not isinstance(flt, UrlFilter):
-                    from corpus_forge.config import ConfigError
+    def _build_url_filters(self) -> list[Any]:
+        from filters.base import UrlFilter, build_filter
 
-                    raise ConfigError(f"extract.url_filters[{k}]: {spec.get('type')!r} is not a URL filter")
-                built.append(flt)
-            self._url_filters = built
-        return self._url_filters
+        built = []
+        for k, spec in enumerate(self.config.url_filters):
+            flt = build_filter(spec, where=f"extract.url_filters[{k}]")
+            if not isinstance(flt, UrlFilter):
+                from corpus_forge.config import ConfigError
+
+                raise ConfigError(f"extract.url_filters[{k}]: {spec.get('type')!r} is not a URL filter")
+            built.append(flt)
+        return built
+
+    def _build_extractor(self) -> Any:
+        from pipelines.trafilatura_fast import FastTrafilatura
+
+        c = self.config
+        return FastTrafilatura(fast=c.fast, favor_precision=c.favor_precision, favor_recall=c.favor_recall,
+                               include_comments=c.include_comments, include_tables=c.include_tables,
+                               deduplicate=c.deduplicate)
 
     def _extract_text(self, html: str, url: str | None) -> str | None:
         """trafilatura's text of ``html``, through :mod:`pipelines.trafilatura_fast` (the same text as
         ``trafilatura.extract``, ~20% less CPU; plain ``trafilatura.extract`` where it does not apply)."""
-        if self._extractor is None:
-            from pipelines.trafilatura_fast import FastTrafilatura
-
-            c = self.config
-            self._extractor = FastTrafilatura(
-                fast=c.fast, favor_precision=c.favor_precision, favor_recall=c.favor_recall,
-                include_comments=c.include_comments, include_tables=c.include_tables, deduplicate=c.deduplicate)
-        return self._extractor.extract(html, url)
+        return cached("extract.extractor", self.config, self._build_extractor).extract(html, url)
 
     # ---- one record -------------------------------------------------------------------------
     def _handle(self, record: Any, path: str, offset: int, counters: Counters,
@@ -225,8 +267,7 @@ class ExtractStage(Stage):
             return drop("decode_error")
         counters.extra.setdefault("charset_source", Counter())[how] += 1
         try:
-            with time_limit(c.time_limit):
-                text = self._extract_text(html, url)
+            text = call_with_time_limit(c.time_limit, self._extract_text, html, url)
         except TimeLimitExceeded:
             return drop("timeout")
         except Exception:
@@ -248,20 +289,28 @@ class ExtractStage(Stage):
             size = f.seek(0, 2)
             f.seek(0)
             head = f.read(512)
-            gz = is_gzip(head)
-            if not gz and not _looks_like_archive(head) and size > 0:
+            kind = compression_of(head)
+            gz = kind == "gz"
+            if kind is None and not _looks_like_archive(head) and size > 0:
                 raise ValueError(f"{part.path}: not a WARC, WET or ARC file (starts with {head[:24]!r})")
-            if gz and part.start == 0 and part.end is None and not _is_member_gzip(f):
-                counters.extra["whole_file_gzip"] = 1
-                f = _decompressed(f)
-                size = f.seek(0, 2)
+            if kind is not None and part.start == 0 and part.end is None and (not gz or not _is_member_gzip(f)):
+                counters.extra["whole_file_gzip" if gz else f"whole_file_{kind}"] = 1
+                f = Inflated(f, kind, self.config.max_file_bytes, self.config.max_record_bytes)
+                size = sys.maxsize  # not known without inflating it all
                 gz = False
             pos = part.start
             end = part.end if part.end is not None else size
-            while pos < end:
-                pos = self._read_range(f, part.path, pos, end, gz, counters, rows, removed, errors)
+            try:
+                while pos < end:
+                    pos = self._read_range(f, part.path, pos, end, gz, counters, rows, removed, errors)
+            except DecompressionCapExceeded as cap:
+                if not cap.counted:  # hit between records (a header, or skipping damage): one more record
+                    counters.documents_in += 1
+                    counters.remove(cap.reason)
+                counters.error("decompression_capped")
+                counters.extra["decompression_capped"] = [f"{part.path}: {cap}"]
         kept = pa.Table.from_pylist(rows, schema=SCHEMA) if rows else SCHEMA.empty_table()
-        declared = {k: v for flt in self.url_filters() for k, v in flt.columns.items()}
+        declared = {k: v for flt in self.url_filters() for k, v in flt.adds_columns.items()}
         for col in [*declared, *self._extra_columns(rows)]:
             if col not in kept.column_names:
                 kept = kept.append_column(col, pa.array([r.get(col) for r in rows], type=declared.get(col)))
@@ -286,10 +335,19 @@ class ExtractStage(Stage):
         expected = pos  # where the next record should start (for resynchronising after damage)
         try:
             for record in it:
+                if isinstance(f, Inflated):
+                    f.mark_record()
                 rc, r_rows, r_removed = Counters(documents_in=1), [], []
                 try:
                     self._handle(record, path, expected, rc, r_rows, r_removed)
                     off, length = it.get_record_offset(), it.get_record_length()
+                except DecompressionCapExceeded as cap:
+                    # this record inflated past a cap: count it under the cap's reason, then stop reading
+                    counters.documents_in += 1
+                    counters.remove(cap.reason)
+                    removed.extend({**r, "reason": cap.reason, "text": ""} for r in (*r_rows, *r_removed))
+                    cap.counted = True
+                    raise
                 except errors:
                     counters.documents_in += 1
                     counters.remove("corrupt_record")
@@ -340,18 +398,32 @@ class ExtractStage(Stage):
         return list(seen)
 
 
+MEMBER_SCAN_BYTES = 64 << 20  # decompressed bytes of the first gzip member looked at to tell the layouts apart
+
+
 def _is_member_gzip(f: BinaryIO) -> bool:
-    """True when the first gzip member ends before the file does (Common Crawl's per-record gzip)."""
+    """True when the first gzip member ends before the file does (Common Crawl's per-record gzip).
+
+    Looks at most :data:`MEMBER_SCAN_BYTES` of the first member's output, in bounded pieces: a member that
+    has not ended by then, or is cut short, is read as whole-file gzip (the streaming reader also reads
+    several members and stops cleanly at damage).
+    """
     f.seek(0)
     d = zlib.decompressobj(wbits=31)
-    while not d.eof:
-        chunk = f.read(1 << 16)
-        if not chunk:
-            return True  # truncated single member: let the record reader count it
-        try:
-            d.decompress(chunk)
-        except zlib.error:
-            return True
+    produced = 0
+    data = b""
+    try:
+        while not d.eof:
+            if not data:
+                data = f.read(1 << 16)
+                if not data:
+                    return False  # truncated single member
+            produced += len(d.decompress(data, 1 << 20))
+            data = d.unconsumed_tail
+            if produced > MEMBER_SCAN_BYTES:
+                return False
+    except zlib.error:
+        return True  # a broken first member: the record reader counts it and resynchronises
     more = d.unused_data or f.read(3)
     f.seek(0)
     return bool(more) and more.startswith(GZIP_MAGIC[:2])
@@ -363,67 +435,184 @@ def _looks_like_archive(head: bytes) -> bool:
     return h.startswith((b"WARC/", b"filedesc://")) or (b"://" in h[:200] and h[:1].isalpha())
 
 
-def _decompressed(f: BinaryIO) -> BinaryIO:
-    """Whole-file gzip (one member holding all records): read it decompressed (not splittable)."""
-    import gzip
+def compression_of(head: bytes) -> str | None:
+    """``gz``, ``bz2``, ``xz`` or ``zst`` from a file's first bytes (None: not compressed, or unknown)."""
+    if head.startswith(GZIP_MAGIC[:2]):
+        return "gz"
+    if head.startswith(b"BZh"):
+        return "bz2"
+    if head.startswith(b"\xfd7zXZ\x00"):
+        return "xz"
+    if head.startswith(b"\x28\xb5\x2f\xfd"):
+        return "zst"
+    return None
 
-    f.seek(0)
-    try:
-        return io.BytesIO(gzip.GzipFile(fileobj=f).read())
-    except (OSError, EOFError, zlib.error):
-        f.seek(0)
+
+class DecompressionCapExceeded(Exception):
+    """A whole-file-compressed WARC inflated past a cap; ``reason`` is the removal reason to count."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.counted = False  # set once the record it cut is counted
+
+
+_OUT_PIECE = 1 << 18  # decompressed bytes produced per step (bounded whatever the compression ratio)
+_KEEP = (1 << 21) + (1 << 16)  # decompressed bytes kept behind the read position, for short backward seeks
+
+
+def _inflate_pieces(raw: BinaryIO, kind: str) -> Iterator[bytes]:
+    """The decompressed bytes of ``raw`` in pieces of at most :data:`_OUT_PIECE`; every stream / member in a
+    row (trailing garbage after the last is ignored). Raises EOFError when the data ends inside a stream."""
+    if kind == "gz":
         d = zlib.decompressobj(wbits=31)
-        out = bytearray()
+        data = b""
+        while True:
+            if d.eof:
+                data = d.unused_data
+                if len(data) < 2:
+                    data += raw.read(1 << 16)
+                if not data.startswith(GZIP_MAGIC[:2]):
+                    return  # end of file, or trailing zeros / garbage
+                d = zlib.decompressobj(wbits=31)
+                continue
+            if not data:
+                data = raw.read(1 << 16)
+                if not data:
+                    raise EOFError("gzip stream ends inside a member")
+            out = d.decompress(data, _OUT_PIECE)
+            data = d.unconsumed_tail
+            if out:
+                yield out
+    if kind in ("bz2", "xz"):
+        import bz2
+        import lzma
+
+        reader: Any = bz2.BZ2File(raw) if kind == "bz2" else lzma.LZMAFile(raw)
+    else:
+        import zstandard
+
+        reader = zstandard.ZstdDecompressor().stream_reader(raw, read_across_frames=True)
+    while out := reader.read(_OUT_PIECE):
+        yield out
+
+
+def _inflate_errors() -> tuple[type[BaseException], ...]:
+    import lzma
+
+    errs: list[type[BaseException]] = [zlib.error, EOFError, OSError, lzma.LZMAError, ValueError]
+    try:
+        import zstandard
+
+        errs.append(zstandard.ZstdError)
+    except ImportError:  # pragma: no cover
+        pass
+    return tuple(errs)
+
+
+class Inflated(io.RawIOBase):
+    """A whole-file-compressed archive as a readable, seekable stream of its decompressed bytes.
+
+    Memory is bounded: output is produced in pieces of at most 256 KiB and only the last ~2 MiB before the
+    read position are kept (backward seeks within them are free; further back, decompression restarts
+    from the file's start). Damaged or cut data ends the stream there (``damaged`` says why; the record
+    reader counts the cut record). Caps, raised as :class:`DecompressionCapExceeded`: more than
+    ``max_file_bytes`` in all, or more than ``max_record_bytes`` since the last :meth:`mark_record`.
+    ``tell()`` is the decompressed position, as warcio reports offsets.
+    """
+
+    def __init__(self, raw: BinaryIO, kind: str, max_file_bytes: int, max_record_bytes: int) -> None:
+        super().__init__()
+        self.raw, self.kind = raw, kind
+        self.max_file_bytes, self.max_record_bytes = max_file_bytes, max_record_bytes
+        self.damaged: str | None = None
+        self._errors = _inflate_errors()
+        self._restart()
+
+    def _restart(self) -> None:
+        self.raw.seek(0)
+        self._pieces = _inflate_pieces(self.raw, self.kind)
+        self._buf = bytearray()
+        self._buf_start = 0  # decompressed offset of _buf[0]
+        self._pos = 0
+        self._done = False
+        self._record_start = 0
+
+    def _fill(self) -> bool:
+        """Decompress one more piece; False at the end of the data."""
+        if self._done:
+            return False
         try:
-            while chunk := f.read(1 << 16):
-                out += d.decompress(chunk)
-        except zlib.error:
+            piece = next(self._pieces)
+        except StopIteration:
+            self._done = True
+            return False
+        except self._errors as err:
+            self._done = True
+            self.damaged = f"{type(err).__name__}: {err}"
+            return False
+        end = self._buf_start + len(self._buf) + len(piece)
+        if end > self.max_file_bytes:
+            self._done = True
+            raise DecompressionCapExceeded(
+                "file_too_large", f"inflates past max_file_bytes={self.max_file_bytes:,} (read stopped there)")
+        if end - self._record_start > self.max_record_bytes:
+            self._done = True
+            raise DecompressionCapExceeded(
+                "too_large", f"a record near decompressed offset {self._record_start:,} inflates past "
+                             f"max_record_bytes={self.max_record_bytes:,} (read stopped there)")
+        self._buf += piece
+        drop = self._pos - _KEEP - self._buf_start
+        if drop > _KEEP:  # amortised: trim in large steps
+            drop = min(drop, len(self._buf))
+            del self._buf[:drop]
+            self._buf_start += drop
+        return True
+
+    def mark_record(self) -> None:
+        """A record starts about here: the per-record cap counts from this position."""
+        self._record_start = self._pos
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self._pos
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        if whence == 1:
+            offset += self._pos
+        elif whence != 0:
+            raise io.UnsupportedOperation("Inflated streams seek from the start or the current position only")
+        if offset < 0:
+            raise ValueError(f"negative seek position {offset}")
+        if offset < self._buf_start:
+            self._restart()
+        self._pos = self._record_start = offset
+        return offset
+
+    def read(self, n: int | None = -1) -> bytes:
+        if n is None or n < 0:
+            chunks = []
+            while chunk := self.read(1 << 20):
+                chunks.append(chunk)
+            return b"".join(chunks)
+        while self._buf_start + len(self._buf) < self._pos + n and self._fill():
             pass
-        return io.BytesIO(bytes(out))
+        i = self._pos - self._buf_start
+        out = bytes(self._buf[i : i + n]) if i >= 0 else b""
+        self._pos += len(out)
+        return out
+
+    def readinto(self, b: Any) -> int:
+        data = self.read(len(b))
+        b[: len(data)] = data
+        return len(data)
 
 
 def _resume(f: BinaryIO, start: int, end: int, gz: bool) -> int:
     nxt = next_boundary(f, start, end, gz)
     return end if nxt is None or nxt >= end else nxt
-
-
-# ---- CLI and recipe -------------------------------------------------------------------------
-def from_options(options: dict[str, Any]) -> ExtractStage:
-    stage = ExtractStage(validate(ExtractConfig, options, "extract"))
-    stage.url_filters()  # build them now: a bad table path or option fails before any task runs
-    return stage
-
-
-def register(sub: argparse._SubParsersAction) -> None:
-    from corpus_forge.cli_common import add_stage_options
-
-    p = sub.add_parser("extract", help="WARC/WET/ARC files → documents (warcio + trafilatura)",
-                       description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("inputs", nargs="+", metavar="INPUT",
-                   help="WARC/WET/ARC files, globs, directories, http(s)/s3 URLs, or CC *.paths(.gz) listings")
-    p.add_argument("--prefix", default=None, help=f"host for relative lines in *.paths listings ({CC_PREFIX})")
-    p.add_argument("--split-bytes", type=int, default=None, help="split larger files into record ranges")
-    p.add_argument("--max-html-bytes", type=int, default=None, help="pages larger than this: too_large")
-    p.add_argument("--time-limit", type=float, default=None, help="seconds per page for trafilatura")
-    p.add_argument("--favor-precision", action="store_const", const=True, default=None)
-    p.add_argument("--favor-recall", action="store_const", const=True, default=None)
-    p.add_argument("--no-fast", dest="fast", action="store_const", const=False, default=None,
-                   help="use trafilatura's fallback extractors (slower, same F1 measured)")
-    p.add_argument("--url-filter", action="append", default=None, metavar="YAML",
-                   help="pushdown URL filter as inline YAML, e.g. '{type: karma, table: DIR}' (repeatable)")
-    add_stage_options(p)
-    p.set_defaults(func=main)
-
-
-def main(args: argparse.Namespace) -> int:
-    import yaml
-
-    from corpus_forge.cli_common import config_from_args, run_stage_cli
-
-    url_filters = [yaml.safe_load(s) for s in args.url_filter] if args.url_filter else None
-    opts = config_from_args(args, {
-        "prefix": args.prefix, "split_bytes": args.split_bytes, "max_html_bytes": args.max_html_bytes,
-        "time_limit": args.time_limit, "favor_precision": args.favor_precision,
-        "favor_recall": args.favor_recall, "fast": args.fast, "url_filters": url_filters,
-    })
-    return run_stage_cli(from_options(opts), args.inputs, args)

@@ -7,7 +7,7 @@ WebText kept the pages that Reddit posts with at least 3 karma link to. This bui
 Map (one Dask task per dump file, :func:`scan_dump`, a pure function): stream the dump in blocks of
 whole lines, decode each block in one ``msgspec`` call, and work on every ``flush_rows`` submissions
 column by column (Arrow kernels have fixed costs per call, so batches beat blocks): skip posts that
-are not links to pages, normalize the URLs (:func:`filters.url_normalize.normalize_urls`: Arrow kernels
+are not links to pages, normalize the URLs (:func:`filters.support.url_normalize.normalize_urls`: Arrow kernels
 for plain URLs, the one-URL function for the rest), check domains and file types with Arrow regexes.
 Posts stay raw in Arrow tables; every ``8 * flush_rows`` posts (at most) they are folded into per-URL
 aggregates when their URLs repeat (bounded memory; posts whose URLs are >= 90% distinct are not folded,
@@ -64,7 +64,7 @@ from corpus_forge.stage import Partition, PartitionResult, RunContext, Stage
 from corpus_forge.stats import Counters
 from filters.karma_table import PART_GLOB, TABLE_FILE
 from filters.pushshift import DELETED_RAW, REMOVED_RAW, ReadReport, as_int, decode_block, iter_line_blocks, reddit_url
-from filters.url_normalize import domains_regex, normalize_url, normalize_urls
+from filters.support.url_normalize import domains_regex, normalize_url, normalize_urls
 from pipelines.karma_aggregate import (
     MAIN_SCHEMA,
     POSTS_SCHEMA,
@@ -173,7 +173,7 @@ class _BatchScanner:
     attributes and the flag checks of the odd posts); :meth:`scan` then works column by column on all the
     posts added since the last call (Arrow kernels, once per batch: their fixed costs, such as compiling
     the RE2 patterns, are paid per batch, not per block; Python only for the URLs
-    :func:`filters.url_normalize.normalize_urls` cannot do in Arrow)."""
+    :func:`filters.support.url_normalize.normalize_urls` cannot do in Arrow)."""
 
     def __init__(self, cfg: KarmaBuildConfig) -> None:
         self.cfg = cfg

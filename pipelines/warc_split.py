@@ -2,7 +2,8 @@
 
 Per-record gzip (Common Crawl's layout) is split at gzip member starts; an uncompressed WARC at
 ``WARC/`` version lines (an ARC file at its record lines). A candidate boundary is accepted only
-if a record header really starts there. Whole-file gzip has no inner boundaries and stays one partition.
+if a record header really starts there. Whole-file gzip (or bz2, xz, zstd) has no inner boundaries and stays one
+partition.
 """
 
 from __future__ import annotations
@@ -77,7 +78,10 @@ def split_points(f: BinaryIO, size: int, target_bytes: int) -> list[tuple[int, i
     if size <= target_bytes:
         return [(0, None)]
     f.seek(0)
-    gz = is_gzip(f.read(2))
+    head = f.read(6)
+    if head.startswith((b"BZh", b"\xfd7zXZ\x00", b"\x28\xb5\x2f\xfd")):
+        return [(0, None)]  # one bz2 / xz / zstd stream: no inner boundaries
+    gz = is_gzip(head)
     starts = [0]
     nominal = target_bytes
     while nominal < size:
