@@ -10,10 +10,7 @@ ROC-AUC, written with the hyper-parameters to ``MODEL_DIR/stats.json``.
 
 from __future__ import annotations
 
-import glob
-import gzip
 import hashlib
-import json
 import multiprocessing
 import os
 import random
@@ -27,6 +24,7 @@ from pydantic import Field
 
 from corpus_forge.config import StageConfig
 from corpus_forge.io import write_json_atomic
+from corpus_forge.text_sources import iter_documents
 from filters.quality import NEGATIVE, POSITIVE, preprocess
 from filters.support.fasttext_backend import import_fasttext, predict
 
@@ -52,42 +50,9 @@ class TrainConfig(StageConfig):
     cutoff: int = Field(50_000, ge=0, description="quantize: keep this many rows of the input matrix")
 
 
-def _open_text(path: str) -> str:
-    with open(path, "rb") as f:
-        raw = f.read()
-    if path.endswith(".gz"):
-        raw = gzip.decompress(raw)
-    return raw.decode("utf-8", "replace")
-
-
 def read_documents(paths: list[str]) -> list[str]:
-    """Texts from files, globs and folders (txt, jsonl, parquet; gz allowed)."""
-    files: list[str] = []
-    for p in paths:
-        if os.path.isdir(p):
-            files.extend(sorted(f for f in glob.glob(os.path.join(p, "**", "*"), recursive=True)
-                                if os.path.isfile(f) and not os.path.basename(f).startswith((".", "_"))
-                                and "/removed/" not in f and not f.endswith(".json")))
-        else:
-            found = sorted(glob.glob(p))
-            if not found:
-                raise FileNotFoundError(f"no training input matches {p!r}")
-            files.extend(found)
-    docs: list[str] = []
-    for f in files:
-        base = f.removesuffix(".gz")
-        if base.endswith(".parquet"):
-            import pyarrow.parquet as pq
-
-            docs.extend(t for t in pq.read_table(f, columns=["text"]).column("text").to_pylist() if t)
-        elif base.endswith((".jsonl", ".json")):
-            for line in _open_text(f).splitlines():
-                if line.strip():
-                    text = json.loads(line).get("text")
-                    if text:
-                        docs.append(text)
-        else:
-            docs.append(_open_text(f))
+    """Texts from files, globs and folders (txt, jsonl, parquet; compressed allowed), by the one text reader."""
+    docs = [t for batch in iter_documents(paths) for t in batch.texts if t]
     if not docs:
         raise ValueError(f"no documents with text in {paths}")
     return docs
