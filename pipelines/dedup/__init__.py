@@ -1,11 +1,11 @@
 """``dedup``: exact and MinHash-LSH fuzzy deduplication across the whole corpus, on Dask, on CPUs.
 
 Input: a previous stage's output directory (``part-*.parquet``). Four phases; the work lives in
-``OUT/_dedup/`` and each phase is skipped on a rerun once it finished:
+``OUT/_work/`` (the runner's work folder) and each phase is skipped on a rerun once it finished:
 
 1. **signatures** (one pure task per input file, :func:`sign_table`): normalize text, 64-bit exact
    hash, MinHash signature (:mod:`pipelines.dedup.minhash`), one key per LSH band. Writes
-   ``_dedup/meta/<i>.parquet`` (gid, id, exact hash, keeper rank) and ``_dedup/bands/<i>.parquet``
+   ``_work/meta/<i>.parquet`` (gid, id, exact hash, keeper rank) and ``_work/bands/<i>.parquet``
    (band key, gid). ``gid = file index << 32 | row`` names a document in 8 bytes.
 2. **candidates** (Dask DataFrame shuffles): meta shuffled on the exact hash -> every exact duplicate is
    an edge to its group's best document; band rows shuffled on the band key -> documents sharing a
@@ -15,7 +15,7 @@ Input: a previous stage's output directory (``part-*.parquet``). Four phases; th
    small-star on Dask DataFrames. The keeper of a component is its best document by ``keep_order``
    (default: highest ``quality_score``, then earliest ``crawl_date``, then smallest ``id``); every other
    member is removed as ``exact_duplicate`` (same exact hash as the keeper) or ``near_duplicate``.
-   Decisions are written per input file to ``_dedup/assign/<i>.parquet``.
+   Decisions are written per input file to ``_work/assign/<i>.parquet``.
 4. **filter** (the runner, one pure task per input file): kept documents get ``dup_cluster`` (the
    keeper's id when they head a cluster, else null); removed ones carry ``dup_cluster`` and ``dup_of``.
 
@@ -58,7 +58,6 @@ from pipelines.dedup.components import connected_components
 from pipelines.dedup.minhash import MinHasher, TextNorm, exact_hashes, lsh_params, normalize_batch
 
 EXACT, NEAR = "exact_duplicate", "near_duplicate"
-WORK = "_dedup"
 HIST_EDGES = (2, 3, 4, 5, 10, 100, 1000, 10000)  # cluster-size histogram bins: [2], [3], [4], [5-9], ...
 _NULL_KEY = "\U0010ffff"  # sorts after every real value: missing values never win
 
