@@ -40,6 +40,8 @@ def flag_name(name: str, info: FieldInfo) -> str:
 
 
 def _default_text(info: FieldInfo) -> str:
+    if info.is_required():
+        return "required"
     if info.default_factory is not None:
         value = info.default_factory()  # type: ignore[call-arg]
     else:

@@ -56,9 +56,15 @@ def stage_fingerprint(stage: Stage) -> dict[str, Any]:
     return {"stage": stage.name, "config": desc, "config_sha256": hashlib.sha256(blob).hexdigest()}
 
 
-def partition_set_sha(partitions: list[Partition]) -> str:
-    blob = json.dumps(sorted([p.key, p.path, p.start, p.end] for p in partitions)).encode()
+def partition_set_sha(partitions: list[Partition], inputs_identity: Any = None) -> str:
+    """What the step reads: its partitions, plus what its options point at (e.g. a tokenizer's sha256)."""
+    blob = json.dumps([sorted([p.key, p.path, p.start, p.end] for p in partitions), inputs_identity],
+                      sort_keys=True, default=str).encode()
     return hashlib.sha256(blob).hexdigest()
+
+
+def _identity_sha(stage: Stage) -> str:
+    return hashlib.sha256(json.dumps(stage.inputs_identity(), sort_keys=True, default=str).encode()).hexdigest()
 
 
 def process_partition(stage: Stage, part: Partition, out_dir: str, keep_removed: bool, ctx: Any) -> dict:
@@ -169,7 +175,8 @@ def _remove_partitions(fs: Any, out_dir: str, keys: set[str]) -> None:
                     fs.rm(p)
 
 
-def _reconcile(stage: Stage, fs: Any, out_dir: str, partitions: list[Partition], old: dict[str, Any] | None) -> int:
+def _reconcile(stage: Stage, fs: Any, out_dir: str, partitions: list[Partition], old: dict[str, Any] | None,
+               inputs_sha: str) -> int:
     """Make the folder hold only partitions of the current inputs; return how many were dropped or reset.
 
     Stale partitions (inputs no longer given) are removed. If the step's partitions depend on each other
@@ -179,8 +186,10 @@ def _reconcile(stage: Stage, fs: Any, out_dir: str, partitions: list[Partition],
     done = {os.path.basename(p).removesuffix(".json") for p in fs.glob(os.path.join(marker_dir, "*.json"))}
     current = {p.key for p in partitions}
     stale = done - current
-    if old is not None and old.get("partitions_sha256") not in (None, partition_set_sha(partitions)) \
-            and not stage.independent_partitions():
+    identity = _identity_sha(stage)
+    changed_set = old is not None and old.get("partitions_sha256") not in (None, inputs_sha)
+    changed_identity = old is not None and old.get("identity_sha256", identity) != identity
+    if changed_identity or (changed_set and not stage.independent_partitions()):
         stale = done
         work = os.path.join(out_dir, WORK)
         if fs.exists(work):
@@ -319,15 +328,16 @@ def run_stage(
         fp = stage_fingerprint(stage)
         old = _check_fingerprint(fs, out_dir, fp)
         stats_path = os.path.join(out_dir, "stats.json")
-        if old is not None and old.get("partitions_sha256") == partition_set_sha(partitions) \
+        inputs_sha = partition_set_sha(partitions, stage.inputs_identity())
+        if old is not None and old.get("partitions_sha256") == inputs_sha \
                 and fs.exists(os.path.join(out_dir, "_SUCCESS")) and fs.exists(stats_path):
             done = read_json(stats_path)  # complete, same configuration and inputs: nothing to do
             if progress:
                 console.print(f"[bold]{stage.name}[/]: already complete in {out_dir}")
             return done
         sweep_temporary(fs, out_dir)
-        reset = _reconcile(stage, fs, out_dir, partitions, old)
-        write_json_atomic({**fp, "partitions_sha256": partition_set_sha(partitions),
+        reset = _reconcile(stage, fs, out_dir, partitions, old, inputs_sha)
+        write_json_atomic({**fp, "partitions_sha256": inputs_sha, "identity_sha256": _identity_sha(stage),
                            "inputs": sorted({p.path for p in partitions})}, os.path.join(out_dir, "_stage.json"))
         for name in ("_SUCCESS", "_failed.json"):
             if fs.exists(os.path.join(out_dir, name)):

@@ -139,6 +139,11 @@ class Stage:
         """
         return False
 
+    def inputs_identity(self) -> Any:
+        """What the options point at that can change between runs (JSON), e.g. the sha256 of the tokenizer a
+        pack reads: when it changes, a finished output is redone, not reused. Default: nothing."""
+        return None
+
     def check(self) -> None:
         """Fail early (on the client, before any work) on options that cannot work (missing files)."""
 

@@ -1,0 +1,342 @@
+"""``pack``: tokenize the sources of every mix and write llm.c token shards, ``.idx`` sidecars and a manifest.
+
+Lifecycle (one runner, :mod:`corpus_forge.runner`):
+
+- check: the tokenizer folder and every source of every mix exist (else exit 2 before any work);
+- partitions: one per input file of any mix (a file used by several mixes is tokenized once);
+- prepare: loads the encoder once on the client (tiktoken, checked equal to ``tokenizer.json``,
+  :mod:`tokenize_bpe.encode`);
+- process: tokenizes the file's documents, ``<|endoftext|>`` prepended to each, and writes its tokens, the
+  documents' id hashes and token counts to the work folder. Documents with no text are removed as
+  ``empty_text``; every other document is kept (tokenized);
+- finalize, per mix: plans the split, budgets, repetition and order (:mod:`tokenize_bpe.mix`: a pure function
+  of ids, token counts and the seed, the same for any number of workers), writes
+  ``OUT/<mix>/{train,val}-NNNNN.bin`` + ``.idx`` in parallel on the cluster (a shard already written for the
+  same plan is kept: a killed pack resumes), and ``OUT/<mix>/manifest.json``.
+
+The work folder and shards are local paths (a shared filesystem on a cluster).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shlex
+import sys
+from itertools import chain
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from pydantic import Field
+
+from corpus_forge.config import ConfigError, StageConfig, validate
+from corpus_forge.io import InputError, path_key
+from corpus_forge.stage import Partition, PartitionResult, RunContext, Stage
+from corpus_forge.stats import Counters
+from corpus_forge.text_sources import read_documents, text_files
+from tokenize_bpe import sample
+from tokenize_bpe.encode import load_encoder
+from tokenize_bpe.export import TIKTOKEN_FILE, TOKENIZER_JSON
+from tokenize_bpe.mix import MixFile, MixSpec, Selection, SourceDocs, load_mix, plan_mix
+from tokenize_bpe.shards import VERSION_DTYPE, file_sha256, read_header, version_for_vocab, write_shard
+
+TOKENS = "pack_tokens"
+PLANS = "pack_plans"
+MANIFEST = "manifest.json"
+SPLITS = ("train", "val")
+
+
+class PackConfig(StageConfig):
+    """Options of ``pack`` (keys as in a recipe's ``pack:`` block)."""
+
+    tokenizer: str = Field(description="folder with tokenizer.json + tokenizer.tiktoken (corpus-forge bpe --out)",
+                           json_schema_extra={"metavar": "DIR"})
+    mix: MixFile = Field(description="the mix file (path), or the mix inline in a recipe",
+                         json_schema_extra={"metavar": "MIX.yaml"})
+    batch_size: int = Field(1024, gt=0, description="documents per encoding call")
+    # filled in by from_options: where the mix came from (its content is ``mix``, so another mix is another
+    # configuration; another tokenizer in the same folder is caught in finalize, see _check_tokenizer)
+    mix_file: str | None = Field(None, json_schema_extra={"cli": False})
+
+
+def _sha(path: Path) -> str:
+    return file_sha256(path) if path.exists() else ""
+
+
+class PackStage(Stage):
+    name = "pack"
+    Config = PackConfig
+    help = "tokenize mixes of sources into llm.c token shards (+ .idx, manifest.json)"
+    writes_documents = False
+    inputs_metavar = None
+    config: PackConfig
+
+    @classmethod
+    def from_options(cls, options: dict[str, Any] | None) -> PackStage:
+        opts = dict(options or {})
+        mix = opts.get("mix")
+        if isinstance(mix, str):
+            opts["mix_file"] = mix
+            opts["mix"] = load_mix(mix).model_dump()
+        elif mix is not None:
+            opts["mix"] = validate(MixFile, mix, "pack.mix").model_dump()
+        return cls(validate(PackConfig, opts, cls.name))
+
+    def independent_partitions(self) -> bool:
+        return True  # a file's tokens depend on that file and the tokenizer alone; the plan is redone anyway
+
+    # ---- before any work -------------------------------------------------------------------------
+    def check(self) -> None:
+        tok = Path(self.config.tokenizer)
+        for name in (TOKENIZER_JSON, TIKTOKEN_FILE):
+            if not (tok / name).is_file():
+                raise InputError(f"--tokenizer {tok}: no {name} (the --out folder of corpus-forge bpe)")
+        self.source_files()
+
+    def source_files(self) -> dict[str, list[list[str]]]:
+        """Per mix, per source: its files (an InputError names the mix and source that is missing)."""
+        out: dict[str, list[list[str]]] = {}
+        for mix_name, spec in self.config.mix.mixes.items():
+            out[mix_name] = []
+            for src in spec.sources:
+                try:
+                    out[mix_name].append(text_files(src.paths))
+                except InputError as err:
+                    raise InputError(f"mix {mix_name!r}, source {src.label!r}: {err}") from None
+        return out
+
+    def inputs_identity(self) -> Any:
+        """The tokenizer's sha256: a pack finished with another tokenizer in that folder is redone."""
+        return _sha(Path(self.config.tokenizer).resolve() / TOKENIZER_JSON)
+
+    def partitions(self, inputs: list[str]) -> list[Partition]:
+        files = sorted({f for mix in self.source_files().values() for src in mix for f in src})
+        return [Partition(key=path_key(f), path=f) for f in files]
+
+    def prepare(self, partitions: list[Partition], run: RunContext) -> dict[str, Any]:
+        tok = Path(self.config.tokenizer).resolve()
+        enc = load_encoder(str(tok))
+        return {"work_dir": run.work_dir, "tokenizer": str(tok), "kind": enc.kind,
+                "tokenizer_sha256": _sha(tok / TOKENIZER_JSON)}
+
+    # ---- per partition, on a worker ------------------------------------------------------------------
+    def process(self, part: Partition, ctx: Any = None) -> PartitionResult:
+        enc = load_encoder(ctx["tokenizer"])
+        dtype = VERSION_DTYPE[version_for_vocab(enc.vocab_size)]
+        counters = Counters()
+        toks, lens, hashes = [], [], []
+        for batch in read_documents(part.path, batch_size=self.config.batch_size):
+            counters.documents_in += len(batch.texts)
+            keep = [i for i, t in enumerate(batch.texts) if t.strip()]
+            counters.remove("empty_text", len(batch.texts) - len(keep))
+            if not keep:
+                continue
+            seqs = enc.encode_batch([batch.texts[i] for i in keep])
+            n = np.fromiter((len(s) + 1 for s in seqs), dtype=np.int64, count=len(seqs))
+            toks.append(np.fromiter(chain.from_iterable(chain((enc.eot,), s) for s in seqs), dtype=dtype,
+                                    count=int(n.sum())))
+            lens.append(n)
+            hashes.append(sample.id_hashes([batch.ids[i] for i in keep]))
+        counters.documents_out = counters.documents_in - sum(counters.removed.values())
+        base = Path(ctx["work_dir"]) / TOKENS / part.key
+        arrays = {"tokens": np.concatenate(toks) if toks else np.zeros(0, dtype),
+                  "lengths": np.concatenate(lens) if lens else np.zeros(0, np.int64),
+                  "hashes": np.concatenate(hashes) if hashes else np.zeros(0, np.uint64)}
+        for name, arr in arrays.items():
+            _save_npy(Path(f"{base}.{name}.npy"), arr)
+        counters.extra = {"tokens": int(arrays["lengths"].sum()), "tokenizer_sha256": ctx["tokenizer_sha256"]}
+        return PartitionResult(None, None, counters)
+
+    # ---- after the map, on the client: plan and write shards per mix --------------------------------
+    def finalize(self, run: RunContext, counters: Counters, markers: list[dict[str, Any]]) -> dict[str, Any]:
+        cfg = self.config
+        tok_dir = Path(cfg.tokenizer).resolve()
+        enc = load_encoder(str(tok_dir))
+        _check_tokenizer(tok_dir, markers)
+        version = version_for_vocab(enc.vocab_size)
+        files = sorted(f for mix in self.source_files().values() for src in mix for f in src)
+        files = list(dict.fromkeys(files))
+        index = {f: i for i, f in enumerate(files)}
+        work = Path(run.work_dir)
+        token_files = [str(work / TOKENS / f"{path_key(f)}.tokens.npy") for f in files]
+        per_file = [_load_docs(work / TOKENS / path_key(f), i) for i, f in enumerate(files)]
+        tokenizer_info = {"path": str(tok_dir), "tokenizer_json_sha256": _sha(tok_dir / TOKENIZER_JSON),
+                          "tiktoken_sha256": _sha(tok_dir / TIKTOKEN_FILE), "vocab_size": enc.vocab_size,
+                          "eot_id": enc.eot, "encoder": enc.kind}
+        summary: dict[str, Any] = {}
+        for mix_name, src_files in self.source_files().items():
+            spec = cfg.mix.mixes[mix_name]
+            docs = [_concat([per_file[index[f]] for f in fl]) for fl in src_files]
+            plan = plan_mix(spec, docs, cfg.mix.seed)
+            out = Path(run.out_dir) / mix_name
+            shards = []
+            for split in SPLITS:
+                sel: Selection = plan[split]
+                shards += _write_split(run, mix_name, split, sel, docs, token_files, version, cfg.mix.shard_tokens,
+                                       [s.label for s in spec.sources])
+            _remove_stale(out, {s["file"] for s in shards})
+            manifest = _manifest(mix_name, spec, src_files, plan, shards, tokenizer_info, version, cfg)
+            _write_json(out / MANIFEST, manifest)
+            summary[mix_name] = {k: manifest[k] for k in ("train_tokens", "val_tokens", "stopped_short")}
+            summary[mix_name]["shards"] = len(shards)
+        return {"tokens": int(sum(m.get("tokens", 0) for m in markers)), "encoder": enc.kind, "mixes": summary}
+
+    @staticmethod
+    def print_report(stats: dict[str, Any]) -> None:
+        for name, m in stats.get("mixes", {}).items():
+            short = "  (stopped short: see manifest)" if m.get("stopped_short") else ""
+            print(f"mix {name}: {m['train_tokens']:,} train + {m['val_tokens']:,} val tokens in {m['shards']} "
+                  f"shard(s){short}")
+
+
+# ---- helpers -----------------------------------------------------------------------------------------
+def _save_npy(path: Path, arr: np.ndarray) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".tmp-{os.getpid()}-{path.name}")
+    with open(tmp, "wb") as f:
+        np.save(f, arr)
+    os.replace(tmp, path)
+
+
+def _write_json(path: Path, obj: Any) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".tmp-{os.getpid()}-{path.name}")
+    tmp.write_text(json.dumps(obj, indent=2) + "\n", encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def _check_tokenizer(tok_dir: Path, markers: list[dict[str, Any]]) -> None:
+    """Refuse to assemble shards from partitions tokenized with another ``tokenizer.json``."""
+    now = _sha(tok_dir / TOKENIZER_JSON)
+    stale = [m["key"] for m in markers if m.get("tokenizer_sha256") != now]
+    if stale:
+        raise ValueError(f"{len(stale)} partition(s) (e.g. {stale[0]}) were tokenized with another "
+                         f"{tok_dir / TOKENIZER_JSON}; pack into a new --out folder")
+
+
+def _load_docs(base: Path, file_index: int) -> SourceDocs:
+    lengths = np.load(f"{base}.lengths.npy")
+    offsets = np.zeros(lengths.size, np.int64)
+    if lengths.size:
+        offsets[1:] = np.cumsum(lengths)[:-1]
+    return SourceDocs(np.load(f"{base}.hashes.npy"), lengths, np.full(lengths.size, file_index, np.int32), offsets)
+
+
+def _concat(parts: list[SourceDocs]) -> SourceDocs:
+    return SourceDocs(*(np.concatenate([getattr(p, f) for p in parts]) for f in ("hashes", "lengths", "files",
+                                                                               "offsets")))
+
+
+def _write_split(run: RunContext, mix: str, split: str, sel: Selection, docs: list[SourceDocs],
+                 token_files: list[str], version: int, shard_tokens: int, labels: list[str]) -> list[dict[str, Any]]:
+    """Save the split's order to the work folder and write its shards as Dask tasks (done ones kept)."""
+    if sel.source.size == 0:
+        return []
+    n = sel.source.size
+    arrays = {"files": np.empty(n, np.int32), "offsets": np.empty(n, np.int64), "lengths": np.empty(n, np.int64),
+              "source": sel.source.astype(np.int32)}
+    for s, d in enumerate(docs):
+        mask = sel.source == s
+        for name in ("files", "offsets", "lengths"):
+            arrays[name][mask] = getattr(d, name)[sel.doc[mask]]
+    starts = np.zeros(n, np.int64)
+    starts[1:] = np.cumsum(arrays["lengths"])[:-1]
+    arrays["starts"] = starts
+    total = int(arrays["lengths"].sum())
+    digest = hashlib.sha256()
+    for name in ("files", "offsets", "lengths", "source"):
+        digest.update(np.ascontiguousarray(arrays[name]).tobytes())
+    digest.update(json.dumps([version, shard_tokens, [os.path.basename(f) for f in token_files]]).encode())
+    plan_sha = digest.hexdigest()
+    plan_dir = Path(run.work_dir) / PLANS / mix / split
+    for name, arr in arrays.items():
+        _save_npy(plan_dir / f"{name}.npy", arr)
+    n_shards = -(-total // shard_tokens)
+    out = Path(run.out_dir) / mix
+    jobs = [(str(plan_dir), k, shard_tokens, total, str(out / f"{split}-{k:05d}.bin"), version, token_files,
+             labels, plan_sha) for k in range(n_shards)]
+    futures = run.client.map(write_planned_shard, jobs, pure=False, key=[f"pack-{mix}-{split}-{k}-{os.urandom(3).hex()}"
+                                                                         for k in range(n_shards)])
+    results = run.client.gather(futures)
+    return [{"split": split, **r} for r in results]
+
+
+def write_planned_shard(job: tuple) -> dict[str, Any]:
+    """Write shard ``k`` of a saved plan (or keep it if written for the same plan); runs on a worker."""
+    plan_dir, k, shard_tokens, total, path, version, token_files, labels, plan_sha = job
+    out, done = Path(path), Path(plan_dir) / f"done-{k:05d}.json"
+    if out.exists() and done.exists():
+        rec = json.loads(done.read_text())
+        if rec.get("plan_sha256") == plan_sha and read_header(out).num_tokens == rec["tokens"]:
+            return rec["shard"]
+    a = {n: np.load(Path(plan_dir) / f"{n}.npy", mmap_mode="r") for n in ("files", "offsets", "lengths", "source",
+                                                                          "starts")}
+    lo, hi = k * shard_tokens, min(total, (k + 1) * shard_tokens)
+    i0 = int(np.searchsorted(a["starts"], lo, side="right")) - 1
+    i1 = int(np.searchsorted(a["starts"], hi, side="left"))
+    memmaps: dict[int, np.ndarray] = {}
+    pieces, per_source = [], np.zeros(len(labels), np.int64)
+    for i in range(i0, i1):
+        f = int(a["files"][i])
+        if f not in memmaps:
+            memmaps[f] = np.load(token_files[f], mmap_mode="r")
+        s0, n = int(a["starts"][i]), int(a["lengths"][i])
+        a0, a1 = max(lo, s0), min(hi, s0 + n)
+        off = int(a["offsets"][i]) + (a0 - s0)
+        pieces.append(memmaps[f][off : off + (a1 - a0)])
+        per_source[int(a["source"][i])] += a1 - a0
+    tokens = np.concatenate(pieces) if pieces else np.zeros(0, VERSION_DTYPE[version])
+    starts = np.asarray(a["starts"][i0:i1], dtype=np.int64)
+    doc_starts = (starts[starts >= lo] - lo).astype(np.uint64)
+    sha = write_shard(out, tokens, doc_starts, version)
+    shard = {"file": out.name, "tokens": int(tokens.size), "documents": int(doc_starts.size), "sha256": sha,
+             "tokens_per_source": {labels[s]: int(v) for s, v in enumerate(per_source) if v}}
+    _write_json(done, {"plan_sha256": plan_sha, "tokens": int(tokens.size), "shard": shard})
+    return shard
+
+
+def _remove_stale(out: Path, keep: set[str]) -> None:
+    """Shards of an earlier plan that this plan does not have (fewer shards now)."""
+    if not out.exists():
+        return
+    for p in out.iterdir():
+        if p.suffix in (".bin", ".idx") and p.name.startswith(SPLITS) and p.with_suffix(".bin").name not in keep:
+            p.unlink()
+
+
+def _manifest(name: str, spec: MixSpec, src_files: list[list[str]], plan: dict[str, Any], shards: list[dict],
+              tokenizer: dict[str, Any], version: int, cfg: PackConfig) -> dict[str, Any]:
+    b = plan["budgets"]
+    train_tokens = sum(s["train_tokens"] for s in plan["sources"])
+    sources = []
+    for i, (src, files, fig) in enumerate(zip(spec.sources, src_files, plan["sources"], strict=True)):
+        sources.append({
+            "name": src.label, "paths": src.paths, "files": len(files),
+            "requested_weight": round(float(b["weights"][i]), 6),
+            "achieved_weight": round(fig["train_tokens"] / train_tokens, 6) if train_tokens else 0.0,
+            "requested_tokens": round(float(b["weights"][i]) * b["requested_tokens"]),
+            "documents": fig["available_train_documents"] + fig["val_documents"], **fig,
+        })
+    split_tokens = {s: sum(x["tokens"] for x in shards if x["split"] == s) for s in SPLITS}
+    note = None
+    if b["stopped_short"]:
+        note = (f"source {b['limiting_source']!r} ran out after {spec.max_epochs:g} epochs: the mix has "
+                f"{b['planned_tokens']:,} of the {b['requested_tokens']:,} train tokens requested, weights kept")
+    return {
+        "mix": name, "seed": cfg.mix.seed, "shard_tokens": cfg.mix.shard_tokens,
+        "version": version, "dtype": str(VERSION_DTYPE[version]), "header_bytes": 1024,
+        "val_fraction": spec.val_fraction, "max_epochs": spec.max_epochs,
+        "requested_tokens": b["requested_tokens"], "train_tokens": split_tokens["train"],
+        "val_tokens": split_tokens["val"], "stopped_short": b["stopped_short"], "limiting_source": b["limiting_source"],
+        "note": note, "sources": sources, "shards": shards, "tokenizer": tokenizer,
+        "mix_file": cfg.mix_file, "command": shlex.join(["corpus-forge", *sys.argv[1:]]) if sys.argv else None,
+    }
+
+
+def load_manifest(path: str | Path) -> dict[str, Any]:
+    try:
+        return json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as err:
+        raise ConfigError(f"{path}: not a readable manifest ({err})") from None
