@@ -81,8 +81,12 @@ def text_files(inputs: list[str]) -> list[str]:
     return [f for f in files if not (f in seen or seen.add(f))]
 
 
-def read_documents(path: str, source: str | None = None, batch_size: int = 1024) -> Iterator[TextBatch]:
-    """Yield the documents of one file in batches of about ``batch_size``."""
+def read_documents(path: str, source: str | None = None, batch_size: int = 1024,
+                   chunk_chars: int | None = None) -> Iterator[TextBatch]:
+    """Yield the documents of one file in batches of about ``batch_size``.
+
+    ``chunk_chars``: a ``.txt`` file is read in pieces of whole lines of about that many characters (each
+    piece one document) instead of whole, for reference texts too large to hold at once."""
     kinds = file_kind(path)
     if kinds is None:
         raise InputError(f"{path}: unsupported document file")
@@ -92,10 +96,26 @@ def read_documents(path: str, source: str | None = None, batch_size: int = 1024)
         yield from _read_parquet(path, label, batch_size)
     elif kind == "jsonl":
         yield from _read_jsonl(path, compression, label, batch_size)
+    elif chunk_chars:
+        yield from _read_txt_chunks(path, compression, label, chunk_chars)
     else:
         with fsspec.open(path, "rb", compression=compression) as f:
             text = f.read().decode("utf-8", errors="replace")
         yield TextBatch([stable_id("txt", path)], [text], label)
+
+
+def _read_txt_chunks(path: str, compression: str | None, label: str, chunk_chars: int) -> Iterator[TextBatch]:
+    with fsspec.open(path, "rt", compression=compression, encoding="utf-8", errors="replace") as f:
+        buf: list[str] = []
+        size, n = 0, 0
+        for line in f:
+            buf.append(line)
+            size += len(line)
+            if size >= chunk_chars:
+                yield TextBatch([stable_id("txt", path, str(n))], ["".join(buf)], label)
+                buf, size, n = [], 0, n + 1
+        if buf:
+            yield TextBatch([stable_id("txt", path, str(n))], ["".join(buf)], label)
 
 
 def _read_parquet(path: str, label: str, batch_size: int) -> Iterator[TextBatch]:

@@ -24,6 +24,7 @@ from typing import Any
 
 import numpy as np
 
+from corpus_forge.text_sources import read_documents
 from filters.support.ngrams import DocWords, HashSet, sorted_unique, window_hashes, word_bytes, word_hashes
 from filters.url_filters import DomainSet, WikipediaFilter, url_host
 
@@ -206,37 +207,9 @@ def iter_reference_texts(path: str, markup: str = "regex", chunk_chars: int = 1 
 
 
 def _iter_plain_texts(path: str, chunk_chars: int) -> Iterator[str]:
-    import json
-
-    import fsspec
-
-    base = re.sub(r"\.(gz|bz2|xz|zst)$", "", os.path.basename(path).lower())
-    if base.endswith(".parquet"):
-        import pyarrow.parquet as pq
-
-        with fsspec.open(path, "rb") as f:
-            pf = pq.ParquetFile(f)
-            for batch in pf.iter_batches(columns=["text"], batch_size=1024):
-                yield from (t for t in batch.column(0).to_pylist() if t)
-    elif base.endswith((".jsonl", ".json")):
-        with fsspec.open(path, "rt", encoding="utf-8", compression="infer") as f:
-            for line in f:
-                if line.strip():
-                    t = json.loads(line).get("text")
-                    if t:
-                        yield t
-    else:
-        with fsspec.open(path, "rt", encoding="utf-8", errors="replace", compression="infer") as f:
-            buf: list[str] = []
-            size = 0
-            for line in f:
-                buf.append(line)
-                size += len(line)
-                if size >= chunk_chars:
-                    yield "".join(buf)
-                    buf, size = [], 0
-            if buf:
-                yield "".join(buf)
+    """Texts of a text, JSONL or Parquet reference file, through the one text reader."""
+    for batch in read_documents(path, chunk_chars=chunk_chars):
+        yield from (t for t in batch.texts if t)
 
 
 # ---------------------------------------------------------------- reference n-grams
