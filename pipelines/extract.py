@@ -47,7 +47,7 @@ from pydantic import Field
 
 from corpus_forge.cache import cached
 from corpus_forge.health import ErrorShareConfig
-from corpus_forge.io import CC_PREFIX, expand_inputs, path_key
+from corpus_forge.io import CC_PREFIX, compression_of, expand_inputs, path_key
 from corpus_forge.schema import stable_id, with_reason
 from corpus_forge.stage import Partition, PartitionResult, Stage
 from corpus_forge.stats import Counters
@@ -433,19 +433,6 @@ def _looks_like_archive(head: bytes) -> bool:
     """WARC (any version) or ARC (``filedesc://`` first line, or a URL line for headerless ARC)."""
     h = head.lstrip(b"\r\n")
     return h.startswith((b"WARC/", b"filedesc://")) or (b"://" in h[:200] and h[:1].isalpha())
-
-
-def compression_of(head: bytes) -> str | None:
-    """``gz``, ``bz2``, ``xz`` or ``zst`` from a file's first bytes (None: not compressed, or unknown)."""
-    if head.startswith(GZIP_MAGIC[:2]):
-        return "gz"
-    if head.startswith(b"BZh"):
-        return "bz2"
-    if head.startswith(b"\xfd7zXZ\x00"):
-        return "xz"
-    if head.startswith(b"\x28\xb5\x2f\xfd"):
-        return "zst"
-    return None
 
 
 class DecompressionCapExceeded(Exception):
