@@ -81,13 +81,6 @@ def run_datatrove(warc_dir: str, work: Path, workers: int, files: int, tokenizer
         MinhashDedupSignature,
     )
     from datatrove.pipeline.extractors import Trafilatura
-    from datatrove.pipeline.filters import (
-        C4QualityFilter,
-        FineWebQualityFilter,
-        GopherQualityFilter,
-        GopherRepetitionFilter,
-        LanguageFilter,
-    )
     from datatrove.pipeline.readers import JsonlReader, WarcReader
     from datatrove.pipeline.tokens import DocumentTokenizer
     from datatrove.pipeline.writers import JsonlWriter
@@ -105,10 +98,12 @@ def run_datatrove(warc_dir: str, work: Path, workers: int, files: int, tokenizer
             wall = time.perf_counter() - t0
         rows.append({"step": step, "wall": wall, "cpu": cpu.seconds, "in": "", "out": ""})
 
+    from filter import datatrove_pipeline  # bench/filter.py: the same filters, lid.176.ftz loaded locally
+
+    filters = datatrove_pipeline(str(base), str(base))[1:-1]
     timed("extract+filter", LocalPipelineExecutor([
-        WarcReader(warc_dir, glob_pattern="*.warc.gz"), Trafilatura(), LanguageFilter(),
-        GopherRepetitionFilter(), GopherQualityFilter(), C4QualityFilter(filter_no_terminal_punct=False),
-        FineWebQualityFilter(), JsonlWriter(str(base / "filtered"))], tasks=files, workers=workers, **kw).run)
+        WarcReader(warc_dir, glob_pattern="*.warc.gz"), Trafilatura(), *filters,
+        JsonlWriter(str(base / "filtered"))], tasks=files, workers=workers, **kw).run)
     sign = MinhashDedupSignature(str(base / "sigs"), cfg)
     sign._hash_func = lambda s: xxhash.xxh64_intdigest(s.encode("utf-8"))  # datatrove 0.10 vs xxhash 4
 
@@ -146,6 +141,8 @@ def main() -> None:
     print(machine_line())
     print(f"{pages:,} pages in {len(warcs)} WARCs; {args.workers} workers")
     ours, tokenizer = run_ours(warcs, args.work, args.workers, args.vocab)
+    for r in ours:
+        print(f"ours {r['step']:14} {r['wall']:7.1f} s wall {r['cpu']:7.1f} s CPU  {r['in']} -> {r['out']}", flush=True)
     theirs = run_datatrove(str(Path(warcs[0]).parent), args.work, args.workers, args.files, tokenizer)
     print(f"\n{'side':10} {'step':26} {'wall s':>8} {'CPU s':>8} {'docs in':>9} {'docs out':>9}")
     for side, rows in (("ours", ours), ("datatrove", theirs)):

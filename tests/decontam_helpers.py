@@ -9,7 +9,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-DATA = Path(__file__).resolve().parents[1] / "data" / "decontam"
+DATA = Path(__file__).resolve().parent / "data" / "decontam"
 
 
 def load_pages() -> list[dict]:
