@@ -20,7 +20,8 @@ BENCH = DATA / "benchmarks"
 def test_bundled_sets_have_the_published_sizes():
     # Sizes from the upstream releases: GSM8K test 1,319; HumanEval 164; HellaSwag validation 10,042.
     sizes = {name: len(load_benchmark(name).items) for name in DEFAULT_BENCHMARKS}
-    assert sizes == {"gsm8k": 1319, "humaneval": 164, "hellaswag": 10042}
+    assert sizes == {"gsm8k": 1319, "humaneval": 164, "hellaswag": 10042,
+                     "eval-wikitext2": 489, "eval-pride-and-prejudice": 844}  # the shipped evaluation texts
     gsm = load_benchmark("gsm8k").items[0]
     assert gsm.texts[0].startswith("Janet’s ducks lay 16 eggs per day.")
     assert "<<16-3-4=9>>" in gsm.texts[1] and "<<" not in gsm.texts[2]  # released and readable answers
