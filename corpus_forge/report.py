@@ -196,10 +196,12 @@ def _mixes(run_dir: str, stages: list[tuple[str, dict[str, Any]]]) -> str:
             m = read_json(path)
             mix = m.get("mix") or path.rstrip("/").split("/")[-2]
             for src in m.get("sources", []):
-                rows.append([mix, src.get("path", src.get("name", "")), f"{int(src.get('tokens', 0)):,}",
-                             f"{int(src.get('documents', 0)):,}", src.get("weight_requested", src.get("weight", "")),
-                             src.get("weight_achieved", ""), src.get("epochs", "")])
-    header = ["mix", "source", "tokens", "documents", "weight asked", "weight got", "epochs"]
+                rows.append([mix, src.get("name", ""), f"{int(src.get('train_tokens', 0)):,}",
+                             f"{int(src.get('val_tokens', 0)):,}", f"{int(src.get('documents', 0)):,}",
+                             src.get("requested_weight", ""), src.get("achieved_weight", ""), src.get("epochs", "")])
+            if m.get("stopped_short"):
+                rows.append([mix, "(stopped short)", "", "", "", "", "", m.get("note", "")])
+    header = ["mix", "source", "train tokens", "val tokens", "documents", "weight asked", "weight got", "epochs"]
     return _table(header, rows) if rows else ""
 
 
@@ -213,11 +215,48 @@ def _ablation(run_dir: str, stages: list[tuple[str, dict[str, Any]]]) -> str:
         md = f"{base}/results.md"
         if fs.exists(md):
             with fs.open(md, "r") as f:
-                out.append(f"<pre>{html.escape(f.read())}</pre>")
+                out.append(markdown_html(f.read()))
         for png in ("loss.png", "bpb.png"):
             if fs.exists(f"{base}/{png}"):
                 with fs.open(f"{base}/{png}", "rb") as f:
                     out.append(_img(f.read(), f"{name} {png}"))
+    return "".join(out)
+
+
+def _inline(text: str) -> str:
+    """Escape, then ``code`` and *emphasis* (all results.md uses)."""
+    import re
+
+    t = html.escape(text)
+    t = re.sub(r"`([^`]+)`", r"<code>\1</code>", t)
+    t = re.sub(r"\*\*([^*]+)\*\*", r"<b>\1</b>", t)
+    return re.sub(r"\*([^*]+)\*", r"<i>\1</i>", t)
+
+
+def markdown_html(md: str) -> str:
+    """The small Markdown ``ablate`` writes (headings, pipe tables, lists, paragraphs) as HTML."""
+    out: list[str] = []
+    lines = md.splitlines()
+    i = 0
+    while i < len(lines):
+        line = lines[i].rstrip()
+        if line.startswith("|"):
+            rows = []
+            while i < len(lines) and lines[i].startswith("|"):
+                cells = [c.strip() for c in lines[i].strip().strip("|").split("|")]
+                if not all(set(c) <= set("-: ") for c in cells):
+                    rows.append(cells)
+                i += 1
+            head = "".join(f"<th>{_inline(c)}</th>" for c in rows[0]) if rows else ""
+            body = "".join("<tr>" + "".join(f"<td>{_inline(c)}</td>" for c in r) + "</tr>" for r in rows[1:])
+            out.append(f"<table><tr>{head}</tr>{body}</table>")
+            continue
+        if line.startswith("#"):
+            level = min(len(line) - len(line.lstrip("#")) + 2, 6)
+            out.append(f"<h{level}>{_inline(line.lstrip('#').strip())}</h{level}>")
+        elif line.strip():
+            out.append(f"<p>{_inline(line.lstrip('0123456789. -'))}</p>")
+        i += 1
     return "".join(out)
 
 

@@ -46,10 +46,34 @@ def test_document_steps_chain_and_the_karma_table_is_read_by_extract(demo_run):
     extract = next(out.glob("*-extract"))
     cols = pq.read_schema(next(extract.glob("part-*.parquet"))).names
     assert "karma" in cols  # the pushdown filter annotated every document from the table built before it
-    doc_steps = [s for s in stats if s["stage"] not in ("karma",)]
+    doc_steps = [s for s in stats if s["stage"] in ("extract", "filter", "dedup", "decontaminate")]
     for before, after in itertools.pairwise(doc_steps):
         assert after["documents_in"] == before["documents_out"]
     assert doc_steps[-1]["documents_out"] > 0
+
+
+def test_tokenizer_mixes_and_the_smoke_ablation(demo_run):
+    """WARC to ablation table: the tokenizer, a raw and a curated mix that verify, and 2 mixes x 2 seeds."""
+    import csv
+
+    from tokenize_bpe.shards_cli import verify
+
+    out, stats = demo_run
+    by_stage = {s["stage"]: s for s in stats}
+    bpe = next(out.glob("*-bpe"))
+    assert (bpe / "tokenizer.json").exists() and (bpe / "tokenizer.tiktoken").exists()
+    assert by_stage["bpe"]["vocab_size"] == 4096
+    pack = next(out.glob("*-pack"))
+    for mix in ("raw", "curated"):
+        manifest = json.loads((pack / mix / "manifest.json").read_text())
+        assert manifest["train_tokens"] > 0 and manifest["shards"]
+    assert verify(str(pack)) == []  # headers, counts, .idx offsets and sha256s match the manifests
+    ablate = next(out.glob("*-ablate"))
+    rows = list(csv.DictReader((ablate / "results.csv").open()))
+    runs = sorted((r["mix"], r["seed"]) for r in rows)
+    assert runs == [("curated", "0"), ("curated", "1"), ("raw", "0"), ("raw", "1")]
+    assert all(float(r["val_bpb"]) > 0 for r in rows)
+    assert (ablate / "loss.png").exists() and (ablate / "bpb.png").exists()
 
 
 def test_report_and_rerun_is_a_no_op(demo_run, dask_client):
@@ -92,4 +116,5 @@ def test_report_loads_in_a_real_browser_with_every_image_rendered(demo_run):
         browser.close()
     assert errors == []
     assert images and all(done and width > 0 for done, width, _ in images), images
-    assert {"Funnel", "Removals per reason", "Duplicate clusters", "Contamination"} <= set(sections)
+    assert {"Funnel", "Removals per reason", "Duplicate clusters", "Contamination", "Tokenizer",
+            "Tokens per source per mix", "Ablation"} <= set(sections)
