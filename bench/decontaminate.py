@@ -92,7 +92,7 @@ def false_positives() -> list[dict]:
 
 def query_label_pairs() -> dict[str, list[tuple[str, str]]]:
     """(query, label) per test item, from the bundled files: what datatrove's indexer takes."""
-    from filters.benchmarks import REGISTRY, _bundled, _jsonl
+    from filters.support.benchmarks import REGISTRY, _bundled, _jsonl
 
     rows = {name: list(_jsonl(_bundled(REGISTRY[name].bundled), name)) for name in BENCHMARKS}
     return {

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from filters.benchmarks import Benchmark
+from filters.support.benchmarks import Benchmark
 from filters.support.ngrams import DocWords, HashSet, count_unique_sorted, window_hashes
 
 # GPT-3 (Brown et al. 2020, appendix C) defaults.

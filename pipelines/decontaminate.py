@@ -37,7 +37,7 @@ from corpus_forge.schema import with_reason
 from corpus_forge.stage import DocumentStage, Partition, PartitionResult, RunContext, read_partition
 from corpus_forge.stats import Counters
 from filters import decontam as dc
-from filters.benchmarks import DEFAULT_BENCHMARKS, BenchmarkSpec, as_spec, check_spec, load_benchmark
+from filters.support.benchmarks import DEFAULT_BENCHMARKS, BenchmarkSpec, as_spec, check_spec, load_benchmark
 from filters.support.ngrams import DocWords, word_spans
 from filters.wikipedia import WIKI_NGRAM, WIKI_THRESHOLD, WIKIPEDIA_DOMAINS, ReferenceNgrams, WikipediaUrlFilter
 from pipelines.wikiref import reference_file

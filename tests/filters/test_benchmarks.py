@@ -12,7 +12,7 @@ import pytest
 from decontam_helpers import DATA
 
 from corpus_forge.config import ConfigError
-from filters.benchmarks import DEFAULT_BENCHMARKS, BenchmarkSpec, load_benchmark, parse_spec
+from filters.support.benchmarks import DEFAULT_BENCHMARKS, BenchmarkSpec, load_benchmark, parse_spec
 
 BENCH = DATA / "benchmarks"
 

@@ -197,8 +197,8 @@ def test_columnar_normalization_equals_the_one_url_function(amp: bool) -> None:
     """``normalize_urls`` (Arrow kernels for plain URLs, the scalar function for the rest) gives exactly
     ``normalize_url`` on ~1,400 real URLs and ~60,000 variants of them; with ``amp_entities`` it gives
     ``normalize_url`` of the Reddit-unescaped URL."""
-    from filters.pushshift import reddit_url
     from filters.support.url_normalize import normalize_urls
+    from pipelines.karma.pushshift import reddit_url
 
     urls = _variants(real_urls())
     assert len(urls) > 50_000

@@ -1,4 +1,4 @@
-"""``pipelines/trafilatura_fast.py`` must give exactly ``trafilatura.extract``'s text, page for page.
+"""``pipelines/vendored/trafilatura_fast.py`` must give exactly ``trafilatura.extract``'s text, page for page.
 
 The pages: every HTML response in the bundled sample WARCs (real pages from the web-extraction
 benchmarks, see samples/SOURCES.md) and the real crawl captures in tests/data/warc.
@@ -15,9 +15,9 @@ import pytest
 import trafilatura
 from warcio.archiveiterator import ArchiveIterator
 
-from pipelines import trafilatura_fast
-from pipelines.html_decode import DecodeError, decode_html
-from pipelines.trafilatura_fast import FastTrafilatura, html2txt_len_upper_bound, load_html
+from pipelines.vendored import trafilatura_fast
+from pipelines.extract.html_decode import DecodeError, decode_html
+from pipelines.vendored.trafilatura_fast import FastTrafilatura, html2txt_len_upper_bound, load_html
 
 ROOT = Path(__file__).parent.parent.parent
 WARCS = sorted((ROOT / "samples").glob("*.warc.gz")) + sorted((ROOT / "tests" / "data" / "warc").glob("*.warc*"))

@@ -7,7 +7,7 @@ import pyarrow as pa
 from tokenizers import Tokenizer
 from train_smoke_helpers import book_docs, pack
 
-from filters.benchmarks import DEFAULT_BENCHMARKS, load_benchmark
+from filters.support.benchmarks import DEFAULT_BENCHMARKS, load_benchmark
 from pipelines.decontaminate import DecontaminateConfig, DecontaminateStage
 from tokenize_bpe.shards import open_tokens
 from train_smoke.evaluate import eval_texts

@@ -13,7 +13,7 @@ from decontam_helpers import DATA, doc_table, plant, write_parts
 
 from corpus_forge.stats import Counters
 from filters import decontam as dc
-from filters.benchmarks import load_benchmark
+from filters.support.benchmarks import load_benchmark
 from filters.support.ngrams import words
 from pipelines.decontaminate import BENCH_COLUMN, EXCISED_COLUMN, DecontaminateStage
 

@@ -10,7 +10,7 @@ import pytest
 from decontam_helpers import DATA, plant, write_parts
 
 from corpus_forge.config import ConfigError
-from filters.benchmarks import load_benchmark
+from filters.support.benchmarks import load_benchmark
 from pipelines.decontaminate import BENCH_COLUMN, DecontaminateStage
 
 

@@ -1,4 +1,4 @@
-"""Per-URL aggregation (``pipelines/karma_aggregate.py``) against a plain-Python recount.
+"""Per-URL aggregation (``pipelines/karma/aggregate.py``) against a plain-Python recount.
 
 Posts re-post the real link URLs of the 2005 dumps into the real subreddit names of the 2024 sample, with
 seeded scores and times, so that many URLs get several posts across files and several subreddits (the
@@ -20,7 +20,7 @@ import pytest
 
 from filters.support.url_normalize import normalize_url
 from pipelines.karma import KarmaBuildConfig, build_local, scan_dump, write_bucket
-from pipelines.karma_aggregate import merge_partials, split_partial
+from pipelines.karma.aggregate import merge_partials, split_partial
 
 DATA = Path(__file__).parents[2] / "data" / "karma"
 

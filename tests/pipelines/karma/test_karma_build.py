@@ -192,7 +192,7 @@ def test_dask_run_equals_local_run_and_writes_success(tmp_path: Path, dask_clien
 
 
 def test_url_buckets_are_stable_and_spread() -> None:
-    from pipelines.karma_aggregate import url_buckets
+    from pipelines.karma.aggregate import url_buckets
 
     urls = [f"example{i % 97}.com/p/{i}" for i in range(5000)] + [""]
     b = url_buckets(pa.array(urls), 4)

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import zstandard
 
-from filters.pushshift import ReadReport, as_int, decode_block, iter_line_blocks, read_submissions, reddit_url
+from pipelines.karma.pushshift import ReadReport, as_int, decode_block, iter_line_blocks, read_submissions, reddit_url
 
 DATA = Path(__file__).parents[2] / "data" / "karma"
 RS_06 = DATA / "RS_v2_2005-06.xz"
@@ -209,7 +209,7 @@ def test_as_int_coerces_the_schemas_number_spellings() -> None:
 def test_block_decoding_counts_lines_as_the_line_by_line_reader() -> None:
     """``decode_block`` decodes a clean block in one call, but a JSON object spread over lines or two on
     one line must still count as malformed lines, exactly as reading line by line does."""
-    from filters.pushshift import decode_line
+    from pipelines.karma.pushshift import decode_line
 
     good = raw_lines(RS_07)[:50]
     blocks = {

@@ -30,7 +30,7 @@ from corpus_forge.config import ConfigError, StageConfig
 # The sets `corpus-forge decontaminate` uses when none is named (all bundled).
 DEFAULT_BENCHMARKS: tuple[str, ...] = ("gsm8k", "humaneval", "hellaswag", "eval-wikitext2", "eval-pride-and-prejudice")
 # The bits-per-byte evaluation texts of train_smoke (data files only: filters imports nothing from there).
-EVAL_TEXTS = Path(__file__).resolve().parents[1] / "train_smoke" / "eval_texts"
+EVAL_TEXTS = Path(__file__).resolve().parents[2] / "train_smoke" / "eval_texts"
 
 
 class BenchmarkSpec(StageConfig):

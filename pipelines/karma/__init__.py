@@ -12,7 +12,7 @@ for plain URLs, the one-URL function for the rest), check domains and file types
 Posts stay raw in Arrow tables; every ``8 * flush_rows`` posts (at most) they are folded into per-URL
 aggregates when their URLs repeat (bounded memory; posts whose URLs are >= 90% distinct are not folded,
 since that would not shrink them), and what is left at the end goes to the reduce raw, to be grouped once
-there (:mod:`pipelines.karma_aggregate`). The map's output is split into one hash bucket
+there (:mod:`pipelines.karma.aggregate`). The map's output is split into one hash bucket
 of URLs per Dask worker (:func:`url_buckets`). Reduce, per bucket and in parallel: a tree of
 :func:`merge_partials` tasks, then :func:`finalize` keeps URLs with ``karma >= min_karma`` and writes the
 bucket's part
@@ -63,9 +63,8 @@ from corpus_forge.schema import with_reason
 from corpus_forge.stage import Partition, PartitionResult, RunContext, Stage
 from corpus_forge.stats import Counters
 from filters.karma_table import PART_GLOB, TABLE_FILE
-from filters.pushshift import DELETED_RAW, REMOVED_RAW, ReadReport, as_int, decode_block, iter_line_blocks, reddit_url
 from filters.support.url_normalize import domains_regex, normalize_url, normalize_urls
-from pipelines.karma_aggregate import (
+from pipelines.karma.aggregate import (
     MAIN_SCHEMA,
     POSTS_SCHEMA,
     SUBS_SCHEMA,
@@ -75,7 +74,16 @@ from pipelines.karma_aggregate import (
     merge_partials,
     split_partial,
 )
-from pipelines.karma_aggregate import finalize as _finalize
+from pipelines.karma.aggregate import finalize as _finalize
+from pipelines.karma.pushshift import (
+    DELETED_RAW,
+    REMOVED_RAW,
+    ReadReport,
+    as_int,
+    decode_block,
+    iter_line_blocks,
+    reddit_url,
+)
 
 # Partial tables come back from Dask workers in buffers that need not be 64-byte aligned; let Acero
 # (Arrow's group-by engine) copy those instead of printing a warning for each. Read once per process.

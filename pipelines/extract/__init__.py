@@ -52,8 +52,8 @@ from corpus_forge.schema import stable_id, with_reason
 from corpus_forge.stage import Partition, PartitionResult, Stage
 from corpus_forge.stats import Counters
 from corpus_forge.timeout import TimeLimitExceeded, call_with_time_limit
-from pipelines.html_decode import DecodeError, decode_html
-from pipelines.warc_split import GZIP_MAGIC, next_boundary, split_points
+from pipelines.extract.html_decode import DecodeError, decode_html
+from pipelines.extract.warc_split import GZIP_MAGIC, next_boundary, split_points
 
 HTML_TYPES = ("text/html", "application/xhtml+xml", "application/xml+xhtml", "text/xhtml")
 
@@ -109,7 +109,7 @@ def extractor_problem() -> str | None:
     """One line naming what the extractor cannot import (trafilatura and what it needs: lxml,
     lxml_html_clean, ...), or None when a tiny page extracts."""
     try:
-        from pipelines.trafilatura_fast import FastTrafilatura
+        from pipelines.vendored.trafilatura_fast import FastTrafilatura
 
         FastTrafilatura().extract("<html><body><article><p>corpus-forge start-up check of the extractor, "
                                   "one paragraph of text.</p></article></body></html>", None)
@@ -187,7 +187,7 @@ class ExtractStage(Stage):
         return built
 
     def _build_extractor(self) -> Any:
-        from pipelines.trafilatura_fast import FastTrafilatura
+        from pipelines.vendored.trafilatura_fast import FastTrafilatura
 
         c = self.config
         return FastTrafilatura(fast=c.fast, favor_precision=c.favor_precision, favor_recall=c.favor_recall,
@@ -195,7 +195,7 @@ class ExtractStage(Stage):
                                deduplicate=c.deduplicate)
 
     def _extract_text(self, html: str, url: str | None) -> str | None:
-        """trafilatura's text of ``html``, through :mod:`pipelines.trafilatura_fast` (the same text as
+        """trafilatura's text of ``html``, through :mod:`pipelines.vendored.trafilatura_fast` (the same text as
         ``trafilatura.extract``, ~20% less CPU; plain ``trafilatura.extract`` where it does not apply)."""
         return cached("extract.extractor", self.config, self._build_extractor).extract(html, url)
 
