@@ -31,6 +31,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from corpus_forge import registry
 from corpus_forge.config import ConfigError, load_yaml, validate
+from corpus_forge.io import InputError, matches
 from corpus_forge.progress import print_summary
 from corpus_forge.report import write_report
 from corpus_forge.runner import StageError, _client, run_stage, stage_failed
@@ -91,6 +92,32 @@ def _resolve(value: Any, outputs: dict[str, str], where: str) -> Any:
     return value
 
 
+def _refers(value: Any) -> bool:
+    """True when ``value`` names an earlier step's output (which does not exist before the run)."""
+    if isinstance(value, str):
+        return value.startswith("@")
+    if isinstance(value, list):
+        return any(_refers(v) for v in value)
+    if isinstance(value, dict):
+        return any(_refers(v) for v in value.values())
+    return False
+
+
+def _check_now(stage: Stage, inputs: list[str], where: str, refers: bool, literal_inputs: bool) -> None:
+    """Missing files fail before any work: the step's literal inputs, and what its options name (``check``)."""
+    if literal_inputs and not refers:
+        for item in inputs:
+            try:
+                matches(item)
+            except InputError as err:
+                raise ConfigError(f"{where}.inputs: {err}") from None
+    if not refers:
+        try:
+            stage.check()
+        except (InputError, ConfigError, FileNotFoundError) as err:
+            raise ConfigError(f"{where}: {err}") from None
+
+
 def build_steps(recipe: Recipe, out_dir: str, where: str, inputs: list[str] | None = None) -> list[Step]:
     """Resolve and validate every step now, before anything runs."""
     outputs: dict[str, str] = {}
@@ -109,6 +136,7 @@ def build_steps(recipe: Recipe, out_dir: str, where: str, inputs: list[str] | No
         except ModuleNotFoundError as err:
             raise ConfigError(f"{here}: stage {name!r} is not available ({err})") from None
         own = opts.pop("inputs", None)
+        refers = _refers(opts) or _refers(own)
         opts = _resolve(opts, outputs, here)
         if own is not None:
             step_inputs = _resolve(list(own) if isinstance(own, list) else [own], outputs, f"{here}.inputs")
@@ -122,6 +150,7 @@ def build_steps(recipe: Recipe, out_dir: str, where: str, inputs: list[str] | No
             stage = cls.from_options(opts)
         except ConfigError as err:
             raise ConfigError(f"{where}: stages[{i}].{err}") from None
+        _check_now(stage, step_inputs, here, refers, own is not None or i == 0)
         out = os.path.join(out_dir, f"{i + 1:02d}-{sid}")
         steps.append(Step(i, sid, name, out, step_inputs, stage))
         outputs[sid] = out  # a repeated name refers to the latest step of that name

@@ -68,3 +68,15 @@ def test_from_and_until_run_part_of_a_recipe(tmp_path, data_dir, dask_client):
     assert [s["stage"] for s in rest] == ["extract"] and rest[0]["documents_out"] == 1
     with pytest.raises(ConfigError, match="--until 'dedup': no such step"):
         run_recipe(load_recipe(path), str(out), progress=False, client=dask_client, until="dedup")
+
+
+def test_missing_files_fail_before_any_work(tmp_path, data_dir):
+    r = load_recipe(_write(tmp_path, f"inputs: ['{data_dir}/warc/whirlwind.warc.gz']\nstages:\n"
+                                     "  - karma: {inputs: [no/such/RS_2019-*.zst]}\n  - extract: {}\n"))
+    with pytest.raises(ConfigError, match=r"stages\[0\]\.karma\.inputs: no input matches 'no/such/RS_2019"):
+        run_recipe(r, str(tmp_path / "o"), progress=False)
+    r = load_recipe(_write(tmp_path, f"inputs: ['{data_dir}/warc/whirlwind.warc.gz']\nstages:\n"
+                                     "  - extract: {}\n  - decontaminate: {wikipedia_reference: [no/dump.xml.bz2]}\n"))
+    with pytest.raises(ConfigError, match=r"stages\[1\]\.decontaminate: .*file not found: no/dump.xml.bz2"):
+        run_recipe(r, str(tmp_path / "o2"), progress=False)
+    assert not (tmp_path / "o").exists() and not (tmp_path / "o2").exists()  # nothing ran
