@@ -93,7 +93,9 @@ def add_model_arguments(parser: argparse.ArgumentParser, model: type[BaseModel],
             kwargs["type"] = _yaml_value
             kwargs["metavar"] = extra.get("metavar") or "YAML"
             help_ = f"{desc}, as inline YAML (default: {_default_text(info)})"
-        group.add_argument(flag_name(name, info), help=help_.lstrip(" ("), **kwargs)
+        if not desc:  # "(default: x)" alone reads better without the parentheses
+            help_ = help_.strip().removeprefix("(").removesuffix(")").lstrip("; ")
+        group.add_argument(flag_name(name, info), help=help_.strip(), **kwargs)
 
 
 def options_from_args(model: type[BaseModel], args: argparse.Namespace) -> dict[str, Any]:

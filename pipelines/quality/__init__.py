@@ -12,10 +12,10 @@ from __future__ import annotations
 
 import argparse
 import json
-from typing import Any
 
 from corpus_forge.cli_common import config_from_args
 from corpus_forge.config import validate
+from corpus_forge.options_cli import add_model_arguments, options_from_args
 from pipelines.quality.train import TrainConfig, train
 
 
@@ -29,19 +29,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     t.add_argument("--negative", nargs="+", required=True, metavar="PATH", help="raw crawl text")
     t.add_argument("--out", required=True, metavar="MODEL_DIR", help="folder for model.ftz and stats.json")
     t.add_argument("--config", default=None, help="YAML with hyper-parameters (keys as the options below)")
-    hp = t.add_argument_group("hyper-parameters (fastText names; defaults in brackets)")
-    hp.add_argument("--epoch", type=int, help="[10]")
-    hp.add_argument("--lr", type=float, help="[0.1]")
-    hp.add_argument("--word-ngrams", dest="wordNgrams", type=int, help="[2]")
-    hp.add_argument("--dim", type=int, help="[32]")
-    hp.add_argument("--min-count", dest="minCount", type=int, help="[2]")
-    hp.add_argument("--bucket", type=int, help="[200000]")
-    hp.add_argument("--thread", type=int, help="[1: deterministic]")
-    hp.add_argument("--seed", type=int, help="[0]")
-    hp.add_argument("--holdout", type=float, help="share held out for evaluation [0.2]")
-    hp.add_argument("--chunk-chars", dest="chunk_chars", type=int, help="[2000]")
-    hp.add_argument("--no-quantize", dest="quantize", action="store_false", default=None,
-                    help="write model.bin instead of a quantized model.ftz")
+    add_model_arguments(t, TrainConfig, title="hyper-parameters (fastText's names)")
     p.set_defaults(func=main, _parser=p)
     t.set_defaults(func=main, _parser=p)
 
@@ -50,10 +38,7 @@ def main(args: argparse.Namespace) -> int:
     if getattr(args, "quality_command", None) != "train":
         args._parser.print_help()
         return 2
-    keys = ("epoch", "lr", "wordNgrams", "dim", "minCount", "bucket", "thread", "seed", "holdout",
-            "chunk_chars", "quantize")
-    opts: dict[str, Any] = config_from_args(args, {k: getattr(args, k) for k in keys})
-    cfg = validate(TrainConfig, opts, "quality train")
+    cfg = validate(TrainConfig, config_from_args(args, options_from_args(TrainConfig, args)), "quality train")
     stats = train(args.positive, args.negative, args.out, cfg)
     h = stats["heldout"]
     print(f"model: {args.out}/{stats['model']} ({stats['model_bytes']:,} bytes); held-out "

@@ -32,11 +32,12 @@ from filters.support.fasttext_backend import import_fasttext, predict
 class TrainConfig(StageConfig):
     """Hyper-parameters (fastText's names) and data handling for ``quality train``."""
 
-    epoch: int = Field(10, gt=0)
-    lr: float = Field(0.1, gt=0)
-    wordNgrams: int = Field(2, ge=1, description="word n-grams (GPT-3 used hashed n-gram features)")
-    dim: int = Field(32, gt=0)
-    minCount: int = Field(2, ge=1)
+    epoch: int = Field(10, gt=0, description="training epochs")
+    lr: float = Field(0.1, gt=0, description="learning rate")
+    wordNgrams: int = Field(2, ge=1, json_schema_extra={"flag": "--word-ngrams"},
+                            description="word n-grams (GPT-3 used hashed n-gram features)")
+    dim: int = Field(32, gt=0, description="embedding dimension")
+    minCount: int = Field(2, ge=1, json_schema_extra={"flag": "--min-count"}, description="minimum word count")
     bucket: int = Field(200_000, ge=0, description="hash buckets for n-grams")
     loss: str = Field("softmax", pattern="^(softmax|ns|hs|ova)$")
     thread: int = Field(1, ge=1, description="1 keeps training deterministic")
