@@ -27,6 +27,7 @@ import json
 import os
 import time
 import traceback
+import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -121,7 +122,7 @@ def _make_out_dir(fs: Any, out_dir: str) -> None:
         if fs.exists(out_dir) and not fs.isdir(out_dir):
             raise StageError(f"--out {out_dir} is a file, not a folder")
         fs.makedirs(out_dir, exist_ok=True)
-        probe = os.path.join(out_dir, f".tmp-probe-{os.getpid()}")
+        probe = os.path.join(out_dir, f".tmp-probe-{uuid.uuid4().hex}")
         fs.touch(probe)
         fs.rm(probe)
     except OSError as err:

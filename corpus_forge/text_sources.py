@@ -8,7 +8,7 @@ other directory            the supported files inside it (others, e.g. ``LICENSE
 ``*.parquet``              columns ``text`` and, when present, ``id``
 ``*.jsonl`` / ``*.json``   one JSON object per line with ``text`` and optional ``id``;
                            ``.gz``, ``.zst``, ``.bz2``, ``.xz`` compression
-``*.txt``                  the whole file is one document, id = hash of its path; ``.gz`` etc.
+``*.txt``                  the whole file is one document, id = hash of its text; ``.gz`` etc.
 =========================  ===================================================================
 
 A document without an ``id`` gets the hash of its text (content ids, never stream positions).
@@ -99,7 +99,7 @@ def read_documents(path: str, source: str | None = None, batch_size: int = 1024,
     else:
         with fsspec.open(path, "rb", compression=compression) as f:
             text = f.read().decode("utf-8", errors="replace")
-        yield TextBatch([stable_id("txt", path)], [text], label)
+        yield TextBatch([stable_id("txt", text)], [text], label)  # a content id: the same wherever the file is
 
 
 def _read_txt_chunks(path: str, compression: str | None, label: str, chunk_chars: int) -> Iterator[TextBatch]:
@@ -110,10 +110,10 @@ def _read_txt_chunks(path: str, compression: str | None, label: str, chunk_chars
             buf.append(line)
             size += len(line)
             if size >= chunk_chars:
-                yield TextBatch([stable_id("txt", path, str(n))], ["".join(buf)], label)
+                yield TextBatch([stable_id("txt", "".join(buf))], ["".join(buf)], label)
                 buf, size, n = [], 0, n + 1
         if buf:
-            yield TextBatch([stable_id("txt", path, str(n))], ["".join(buf)], label)
+            yield TextBatch([stable_id("txt", "".join(buf))], ["".join(buf)], label)
 
 
 def _read_parquet(path: str, label: str, batch_size: int) -> Iterator[TextBatch]:

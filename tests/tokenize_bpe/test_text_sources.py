@@ -35,11 +35,15 @@ def test_jsonl_gz_keeps_ids_and_text_field(text_dir):
     assert {d[2] for d in docs} == {str(path)}
 
 
-def test_txt_file_is_one_document_with_id_from_its_path(text_dir):
+def test_txt_file_is_one_document_with_a_content_id_the_same_wherever_it_lies(text_dir, tmp_path):
     path = text_dir / "books" / "carroll-alice.txt.gz"
     ((doc_id, text, _),) = _docs([path])
-    assert doc_id == stable_id("txt", str(path))
+    assert doc_id == stable_id("txt", text)
     assert text.startswith("[ Alice 's Adventures in Wonderland by Lewis Carroll 1865 ]\nCHAPTER I.")
+    moved = tmp_path / "elsewhere" / "alice.txt.gz"  # another checkout, another machine: same id, same mix
+    moved.parent.mkdir()
+    moved.write_bytes(path.read_bytes())
+    assert _docs([moved])[0][0] == doc_id
 
 
 def test_folder_of_text_files_skips_other_files(text_dir, tmp_path):
