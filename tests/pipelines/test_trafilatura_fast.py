@@ -15,8 +15,8 @@ import pytest
 import trafilatura
 from warcio.archiveiterator import ArchiveIterator
 
-from pipelines.vendored import trafilatura_fast
 from pipelines.extract.html_decode import DecodeError, decode_html
+from pipelines.vendored import trafilatura_fast
 from pipelines.vendored.trafilatura_fast import FastTrafilatura, html2txt_len_upper_bound, load_html
 
 ROOT = Path(__file__).parent.parent.parent
