@@ -6,8 +6,8 @@ article-extraction benchmark. Negative (raw crawl, as GPT-3 used unfiltered Comm
 visible text of real crawled pages (menus, footers and all, like a Common Crawl WET record), from
 trafilatura's evaluation pages and Mozilla Readability's test pages, English only.
 
-    python filters/models/train_demo_quality.py --build-data ../shared/data   # refresh the bundled text
-    python filters/models/train_demo_quality.py                                # train from it
+    python pipelines/quality/train_demo_model.py --build-data ../shared/data   # refresh the bundled text
+    python pipelines/quality/train_demo_model.py                                # train from it
 
 The bundled text lives in ``filters/data/quality_demo/`` (see its SOURCES.md); training is seeded and
 single-threaded, so the same text gives the same model.
@@ -25,8 +25,8 @@ import shutil
 import sys
 import tempfile
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-ROOT = os.path.dirname(os.path.dirname(HERE))
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+MODELS = os.path.join(ROOT, "filters", "models")  # the model ships with the quality filter
 DATA = os.path.join(ROOT, "filters", "data", "quality_demo")
 
 
@@ -113,12 +113,12 @@ def train_demo() -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         stats = train([os.path.join(DATA, "positive.jsonl.gz")], [os.path.join(DATA, "negative.jsonl.gz")],
                       tmp, cfg)
-        shutil.copyfile(os.path.join(tmp, stats["model"]), os.path.join(HERE, "quality_demo.ftz"))
+        shutil.copyfile(os.path.join(tmp, stats["model"]), os.path.join(MODELS, "quality_demo.ftz"))
     stats["model"] = "quality_demo.ftz"
     stats["positive_sources"] = ["filters/data/quality_demo/positive.jsonl.gz"]
     stats["negative_sources"] = ["filters/data/quality_demo/negative.jsonl.gz"]
-    stats["trained_by"] = "filters/models/train_demo_quality.py"
-    with open(os.path.join(HERE, "quality_demo.json"), "w", encoding="utf-8") as f:
+    stats["trained_by"] = "pipelines/quality/train_demo_model.py"
+    with open(os.path.join(MODELS, "quality_demo.json"), "w", encoding="utf-8") as f:
         json.dump(stats, f, indent=2)
         f.write("\n")
     print(json.dumps(stats["heldout"]), stats["model_bytes"], "bytes")
