@@ -314,6 +314,9 @@ def run_stage(
     ``failed_partitions`` (and ``failed_phase``).
     """
     t0 = time.perf_counter()
+    if stage.local_output_only and "://" in out_dir and not out_dir.startswith("file://"):
+        raise StageError(f"{stage.name}: --out {out_dir}: this step writes local files (memmaps, shards); "
+                         "give a local or shared-filesystem path")
     out_dir = os.path.abspath(out_dir) if "://" not in out_dir else out_dir
     stage.check()
     partitions = stage.partitions(inputs)

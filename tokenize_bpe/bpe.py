@@ -111,6 +111,7 @@ class BpeStage(Stage):
     Config = BpeConfig
     help = "train a byte-level BPE tokenizer on the corpus (tokenizer.json + tokenizer.tiktoken)"
     writes_documents = False
+    local_output_only = True
     inputs_metavar = "INPUT"
     inputs_help = "stage output directories, or .parquet / .jsonl(.gz) / .txt(.gz) files or folders of them"
     config: BpeConfig

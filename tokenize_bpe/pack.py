@@ -70,6 +70,7 @@ class PackStage(Stage):
     Config = PackConfig
     help = "tokenize mixes of sources into llm.c token shards (+ .idx, manifest.json)"
     writes_documents = False
+    local_output_only = True
     inputs_metavar = None
     config: PackConfig
 

@@ -74,6 +74,7 @@ class AblateStage(Stage):
     Config = AblateConfig
     help = "train one model per (mix, seed) at equal tokens; results.csv/md, loss.png, bpb.png"
     writes_documents = False
+    local_output_only = True
     inputs_metavar = "ABLATION"
     inputs_help = "an ablation YAML (its keys are this step's options), or pack output dirs (every mix in them)"
     config: AblateConfig
