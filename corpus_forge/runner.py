@@ -124,7 +124,8 @@ def _make_out_dir(fs: Any, out_dir: str) -> None:
         fs.makedirs(out_dir, exist_ok=True)
         probe = os.path.join(out_dir, f".tmp-probe-{uuid.uuid4().hex}")
         fs.touch(probe)
-        fs.rm(probe)
+        with contextlib.suppress(FileNotFoundError):  # a run holding the folder may sweep it first
+            fs.rm(probe)
     except OSError as err:
         raise StageError(f"cannot write to --out {out_dir}: {_describe(err)}") from None
 
