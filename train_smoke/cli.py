@@ -14,7 +14,7 @@ from train_smoke.train import TrainConfig
 EXAMPLE = """\
 examples:
   corpus-forge train --shards shards/curated --out runs/curated --max-steps 200       # CPU smoke run
-  corpus-forge train --shards shards/curated --out runs/curated --max-steps 400 --resume  # continue it
+  corpus-forge train --shards shards/curated --out runs/curated --max-steps 200 --resume  # after a kill: same curve
   corpus-forge train --shards shards/curated --out runs/gpt2 --model gpt2-124m --tokens 1000000000 --device cuda
 """
 
