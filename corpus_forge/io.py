@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import hashlib
 import io
@@ -9,6 +10,7 @@ import json
 import os
 import re
 import uuid
+from collections.abc import Iterator
 from typing import Any
 
 import fsspec
@@ -119,35 +121,43 @@ def read_parquet(path: str, start: int = 0, end: int | None = None, columns: lis
     return table
 
 
-def write_parquet_atomic(table: pa.Table, path: str) -> None:
-    """Write ``table`` to ``path`` under a temporary name, then rename (no half-written files)."""
-    fs, _, (p,) = fsspec.get_fs_token_paths(path)
-    parent = os.path.dirname(p)
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike) -> Iterator[str]:
+    """Yield a temporary name beside ``path`` (one :func:`sweep_temporary` recognises); it is renamed onto
+    ``path`` when the block succeeds and removed when it fails, so a crash or a full disk leaves neither a
+    half-written file nor debris. For writers that want a file name (torch, fastText, matplotlib)."""
+    fs, _, (p,) = fsspec.get_fs_token_paths(str(path))
+    parent, base = os.path.split(p)
     fs.makedirs(parent, exist_ok=True)
-    tmp = os.path.join(parent, f"{TMP_PREFIX}{uuid.uuid4().hex}-{os.path.basename(p)}")
+    tmp = os.path.join(parent, f"{TMP_PREFIX}{uuid.uuid4().hex}-{base}")
     try:
-        with fs.open(tmp, "wb") as f:
-            pq.write_table(table, f, **PARQUET_OPTIONS)
+        yield tmp
         fs.mv(tmp, p)
     except BaseException:
         _discard(fs, tmp)
         raise
+
+
+@contextlib.contextmanager
+def atomic_write(path: str | os.PathLike, mode: str = "wb") -> Iterator[Any]:
+    """:func:`atomic_path`, opened for writing through fsspec (``"w"``: UTF-8 text)."""
+    with atomic_path(path) as tmp:
+        fs = fsspec.core.url_to_fs(tmp)[0]
+        with fs.open(tmp, mode, **({} if "b" in mode else {"encoding": "utf-8"})) as f:
+            yield f
+
+
+def write_parquet_atomic(table: pa.Table, path: str) -> None:
+    """Write ``table`` to ``path`` under a temporary name, then rename (no half-written files)."""
+    with atomic_write(path) as f:
+        pq.write_table(table, f, **PARQUET_OPTIONS)
 
 
 def write_json_atomic(obj: Any, path: str) -> None:
     """Write JSON under a temporary name, then rename."""
-    fs, _, (p,) = fsspec.get_fs_token_paths(path)
-    parent = os.path.dirname(p)
-    fs.makedirs(parent, exist_ok=True)
-    tmp = os.path.join(parent, f"{TMP_PREFIX}{uuid.uuid4().hex}-{os.path.basename(p)}")
-    try:
-        with fs.open(tmp, "w") as f:
-            json.dump(obj, f, indent=2, sort_keys=False, default=str)
-            f.write("\n")
-        fs.mv(tmp, p)
-    except BaseException:
-        _discard(fs, tmp)
-        raise
+    with atomic_write(path, "w") as f:
+        json.dump(obj, f, indent=2, sort_keys=False, default=str)
+        f.write("\n")
 
 
 def _discard(fs: Any, path: str) -> None:

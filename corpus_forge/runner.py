@@ -122,9 +122,9 @@ def _make_out_dir(fs: Any, out_dir: str) -> None:
         if fs.exists(out_dir) and not fs.isdir(out_dir):
             raise StageError(f"--out {out_dir} is a file, not a folder")
         fs.makedirs(out_dir, exist_ok=True)
-        probe = os.path.join(out_dir, f".tmp-probe-{uuid.uuid4().hex}")
-        fs.touch(probe)
-        with contextlib.suppress(FileNotFoundError):  # a run holding the folder may sweep it first
+        if "://" in out_dir and not out_dir.startswith("file://"):  # a local folder is probed by OUT/_lock
+            probe = os.path.join(out_dir, f".probe-{uuid.uuid4().hex}")
+            fs.touch(probe)
             fs.rm(probe)
     except OSError as err:
         raise StageError(f"cannot write to --out {out_dir}: {_describe(err)}") from None
@@ -139,7 +139,10 @@ def _lock(out_dir: str) -> Iterator[None]:
     import fcntl
 
     path = os.path.join(out_dir, "_lock")
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)  # also the check that the folder is writable
+    except OSError as err:
+        raise StageError(f"cannot write to --out {out_dir}: {_describe(err)}") from None
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)

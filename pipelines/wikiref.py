@@ -24,7 +24,7 @@ import numpy as np
 from pydantic import Field
 
 from corpus_forge.config import StageConfig
-from corpus_forge.io import expand_inputs, path_key, read_json, write_json_atomic
+from corpus_forge.io import atomic_write, expand_inputs, path_key, read_json, write_json_atomic
 from corpus_forge.stage import Partition, PartitionResult, RunContext, Stage
 from corpus_forge.stats import Counters
 from filters.support.ngrams import sorted_unique, window_hashes, word_bytes, word_hashes
@@ -90,12 +90,8 @@ class WikirefStage(Stage):
 
 
 def _save(keys: np.ndarray, path: str) -> None:
-    fs, _, (p,) = fsspec.get_fs_token_paths(path)
-    fs.makedirs(os.path.dirname(p), exist_ok=True)
-    tmp = f"{p}.tmp-{os.getpid()}"
-    with fs.open(tmp, "wb") as f:
+    with atomic_write(path) as f:
         np.save(f, keys)
-    fs.mv(tmp, p)
 
 
 def _load(path: str) -> np.ndarray:

@@ -12,9 +12,9 @@ separator themselves. ``tokenizer.tiktoken``: ``base64(token bytes) rank`` per l
 from __future__ import annotations
 
 import base64
-import os
 from pathlib import Path
 
+from corpus_forge.io import atomic_write
 from tokenize_bpe.train import Ranks, byte_unicode
 
 EOT = "<|endoftext|>"
@@ -85,9 +85,8 @@ def tiktoken_text(ranks: Ranks) -> str:
 
 
 def _write_text(path: Path, text: str) -> None:
-    tmp = path.with_name(f".tmp-{os.getpid()}-{path.name}")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
+    with atomic_write(path, "w") as f:
+        f.write(text)
 
 
 def export(ranks: Ranks, pattern: str, out_dir: str | Path) -> dict[str, str]:

@@ -32,7 +32,7 @@ import numpy as np
 from pydantic import Field
 
 from corpus_forge.config import ConfigError, StageConfig, validate
-from corpus_forge.io import InputError, path_key
+from corpus_forge.io import InputError, atomic_write, path_key, write_json_atomic
 from corpus_forge.stage import Partition, PartitionResult, RunContext, Stage
 from corpus_forge.stats import Counters
 from corpus_forge.text_sources import read_documents, text_files
@@ -194,18 +194,12 @@ class PackStage(Stage):
 
 # ---- helpers -----------------------------------------------------------------------------------------
 def _save_npy(path: Path, arr: np.ndarray) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".tmp-{os.getpid()}-{path.name}")
-    with open(tmp, "wb") as f:
+    with atomic_write(path) as f:
         np.save(f, arr)
-    os.replace(tmp, path)
 
 
 def _write_json(path: Path, obj: Any) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".tmp-{os.getpid()}-{path.name}")
-    tmp.write_text(json.dumps(obj, indent=2) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
+    write_json_atomic(obj, str(path))
 
 
 def _check_tokenizer(tok_dir: Path, markers: list[dict[str, Any]]) -> None:

@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import hashlib
 import os
-import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+
+from corpus_forge.io import atomic_write
 
 MAGIC = 20240520
 HEADER_INTS = 256
@@ -84,15 +85,9 @@ def read_idx(shard: str | Path) -> np.ndarray:
 
 
 def _atomic_write(path: Path, chunks: list[bytes | memoryview]) -> None:
-    tmp = path.with_name(f".tmp-{uuid.uuid4().hex}-{path.name}")
-    try:
-        with open(tmp, "wb") as f:
-            for c in chunks:
-                f.write(c)
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
+    with atomic_write(path) as f:
+        for c in chunks:
+            f.write(c)
 
 
 def write_shard(path: str | Path, tokens: np.ndarray, doc_starts: np.ndarray, version: int) -> str:

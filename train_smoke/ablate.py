@@ -30,6 +30,7 @@ from typing import Any
 from pydantic import Field, model_validator
 
 from corpus_forge.config import ConfigError, StageConfig, load_yaml, validate
+from corpus_forge.io import atomic_path, atomic_write
 from corpus_forge.stage import Partition, PartitionResult, RunContext, Stage, safe_key
 from corpus_forge.stats import Counters
 from train_smoke.config import ModelSize, TrainConfig
@@ -394,13 +395,11 @@ def write_results(runs: list[dict[str, Any]], order: list[str], out: Path) -> No
     _write_atomic(out / "results.csv", buf.getvalue())
     _write_atomic(out / "results.md", results_markdown(runs, order))
     for name, plot in (("loss.png", plot_loss), ("bpb.png", plot_bpb)):
-        tmp = out / f".tmp-{name}"
-        plot(runs, order, tmp)
-        os.replace(tmp, out / name)
+        with atomic_path(out / name) as tmp:
+            plot(runs, order, tmp)
 
 
 def _write_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(f".tmp-{path.name}")
-    tmp.write_text(text)
-    os.replace(tmp, path)
+    with atomic_write(path, "w") as f:
+        f.write(text)
 

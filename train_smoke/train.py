@@ -15,7 +15,6 @@ from __future__ import annotations
 import contextlib
 import json
 import math
-import os
 import time
 from pathlib import Path
 from typing import Any
@@ -23,6 +22,7 @@ from typing import Any
 import torch
 
 from corpus_forge.config import ConfigError
+from corpus_forge.io import atomic_write
 from train_smoke import evaluate
 from train_smoke.config import CURVE_KEYS, DEFAULT_LR, TrainConfig
 from train_smoke.data import TrainBatches, read_manifest, val_windows
@@ -60,9 +60,8 @@ def lr_at(step: int, peak: float, warmup: int, total: int, min_ratio: float) -> 
 
 
 def _save(path: Path, state: dict[str, Any]) -> None:
-    tmp = path.with_name(f".tmp-{os.getpid()}-{path.name}")
-    torch.save(state, tmp)
-    os.replace(tmp, path)
+    with atomic_write(path) as f:
+        torch.save(state, f)
 
 
 def _metrics_upto(path: Path, step: int) -> None:

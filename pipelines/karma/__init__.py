@@ -57,7 +57,7 @@ import pyarrow.compute as pc
 from pydantic import Field
 
 from corpus_forge.config import StageConfig
-from corpus_forge.io import expand_inputs, path_key, read_json, write_json_atomic, write_parquet_atomic
+from corpus_forge.io import atomic_write, expand_inputs, path_key, read_json, write_json_atomic, write_parquet_atomic
 from corpus_forge.progress import console
 from corpus_forge.schema import with_reason
 from corpus_forge.stage import Partition, PartitionResult, RunContext, Stage
@@ -461,14 +461,10 @@ def save_partial(partial: Partial, prefix: str) -> None:
     """Write a bucket's tables (aggregated and raw posts) as Arrow IPC files ``PREFIX.{main,subs,posts}``."""
     import pyarrow.ipc as ipc
 
-    fs, _, (root,) = fsspec.get_fs_token_paths(prefix)
-    fs.makedirs(os.path.dirname(root), exist_ok=True)
     for name in ("main", "subs", "posts"):
         table: pa.Table = getattr(partial, name)
-        tmp = f"{root}.{name}.tmp-{os.getpid()}"
-        with fs.open(tmp, "wb") as f, ipc.new_file(f, table.schema) as w:
+        with atomic_write(f"{prefix}.{name}") as f, ipc.new_file(f, table.schema) as w:
             w.write_table(table)
-        fs.mv(tmp, f"{root}.{name}")
 
 
 def load_partial(prefix: str) -> Partial:

@@ -23,7 +23,7 @@ import numpy as np
 from pydantic import Field
 
 from corpus_forge.config import StageConfig
-from corpus_forge.io import write_json_atomic
+from corpus_forge.io import atomic_path, write_json_atomic
 from corpus_forge.text_sources import iter_documents
 from filters.quality import NEGATIVE, POSITIVE, preprocess
 from filters.support.fasttext_backend import import_fasttext, predict
@@ -167,18 +167,17 @@ def train(positive: list[str], negative: list[str], out_dir: str, cfg: TrainConf
             for lab, t in train_set:
                 f.write(f"__label__{lab} {preprocess(t)}\n")
         name = "model.ftz" if cfg.quantize else "model.bin"
-        tmp_model = os.path.join(out_dir, f".tmp-{os.getpid()}-{name}")
+        model_path = os.path.join(out_dir, name)
         quant = ({"cutoff": cfg.cutoff, "epoch": cfg.epoch, "lr": cfg.lr, "thread": cfg.thread}
                  if cfg.quantize else None)
         # In a fresh process: fastText 0.9.2 training hit "Encountered NaN" when run again in a process
         # that had trained before, whatever the learning rate; a new process each time avoids it.
-        with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
+        with atomic_path(model_path) as tmp_model, \
+                ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
             hp["lr"] = pool.submit(_fit, train_file, hp, quant, tmp_model).result()
     for stale in ("model.ftz", "model.bin"):
         if stale != name and os.path.exists(os.path.join(out_dir, stale)):
             os.remove(os.path.join(out_dir, stale))
-    model_path = os.path.join(out_dir, name)
-    os.replace(tmp_model, model_path)
     model = fasttext.load_model(model_path)
 
     y = np.array([lab == POSITIVE for lab, _ in test])

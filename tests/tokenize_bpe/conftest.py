@@ -10,28 +10,10 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from tokens_helpers import TEXT, VOCAB, english_training_texts
 
 from tokenize_bpe.export import export
 from tokenize_bpe.train import chunk_text, resolve_pattern, train_ranks
-
-TEXT = Path(__file__).parent.parent / "data" / "text"
-VOCAB = 2048
-
-
-def read_text(path: Path) -> str:
-    raw = path.read_bytes()
-    return (gzip.decompress(raw) if path.suffix == ".gz" else raw).decode("utf-8")
-
-
-def english_training_texts() -> list[str]:
-    """The five Gutenberg books and the Wikipedia pages: the training sample of the session tokenizer."""
-    return [read_text(p) for p in sorted((TEXT / "books").glob("*.txt.gz")) + sorted((TEXT / "wiki").glob("*.txt.gz"))]
-
-
-def jsonl_texts(name: str) -> list[str]:
-    path = TEXT / name
-    lines = (gzip.decompress(path.read_bytes()) if path.suffix == ".gz" else path.read_bytes()).decode().splitlines()
-    return [json.loads(line)["text"] for line in lines if line.strip()]
 
 
 @pytest.fixture(scope="session")

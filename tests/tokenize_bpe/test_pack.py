@@ -11,7 +11,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 import yaml
-from conftest import VOCAB, jsonl_texts
+from tokens_helpers import VOCAB, jsonl_texts
 
 from corpus_forge.runner import run_stage
 from tokenize_bpe.pack import PackStage

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from conftest import VOCAB, english_training_texts, jsonl_texts, read_text
+from tokens_helpers import VOCAB, english_training_texts, jsonl_texts, read_text
 
 from tokenize_bpe.encode import Encoder, hf_tokenizer, load_encoder, tiktoken_encoding
 from tokenize_bpe.export import EOT, build_hf_tokenizer, export, load_ranks, recover_merges
