@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import argparse
 import functools
-import os
 import sys
 from typing import Any
 
 from corpus_forge.config import ConfigError, load_yaml
+from corpus_forge.io import absolute
 from corpus_forge.options_cli import add_model_arguments, options_from_args
 from corpus_forge.progress import print_summary
 from corpus_forge.runner import run_stage, stage_failed
@@ -69,7 +69,7 @@ def run_step_command(cls: type[Stage], args: argparse.Namespace) -> int:
         keep_removed=args.keep_removed, progress=not args.no_progress,
     )
     if not args.no_progress:
-        print_summary(stats, os.path.abspath(args.out))
+        print_summary(stats, absolute(args.out))
         cls.print_report(stats)
     return exit_status(stats)
 

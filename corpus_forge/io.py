@@ -9,6 +9,7 @@ import io
 import json
 import os
 import re
+import tempfile
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -26,8 +27,25 @@ class InputError(ValueError):
     """An input could not be resolved (missing file, empty glob, unreadable listing)."""
 
 
-def _is_url(path: str) -> bool:
+def is_url(path: str | os.PathLike) -> bool:
+    """True for an fsspec URL (``s3://``, ``gs://``, ``http(s)://``, ``memory://``), false for a local path."""
+    path = str(path)
     return "://" in path and not path.startswith("file://")
+
+
+def absolute(path: str | os.PathLike) -> str:
+    """A local path made absolute; a URL as it is."""
+    return str(path) if is_url(path) else os.path.abspath(path)
+
+
+def url_to_fs(path: str | os.PathLike) -> tuple[Any, str]:
+    """(filesystem, path within it) of a local path or URL."""
+    return fsspec.core.url_to_fs(str(path))
+
+
+def _full(fs: Any, p: str, like: str | os.PathLike) -> str:
+    """A path fsspec listed, spelled as the caller's ``like`` is (with its protocol when it has one)."""
+    return fs.unstrip_protocol(p) if is_url(like) else p
 
 
 def _read_listing(path: str, prefix: str) -> list[str]:
@@ -62,9 +80,9 @@ def expand_inputs(inputs: list[str], prefix: str = CC_PREFIX) -> list[str]:
         for p in paths:
             if fs.isdir(p):
                 found = sorted(x for x in fs.find(p) if not os.path.basename(x).startswith((".", "_")))
-                out.extend(fs.unstrip_protocol(x) if _is_url(item) else x for x in found)
+                out.extend(fs.unstrip_protocol(x) if is_url(item) else x for x in found)
             elif fs.exists(p):
-                out.append(fs.unstrip_protocol(p) if _is_url(item) else p)
+                out.append(fs.unstrip_protocol(p) if is_url(item) else p)
             else:
                 raise InputError(f"input not found: {item!r}")
     seen: set[str] = set()
@@ -81,9 +99,9 @@ def stage_output_files(inputs: list[str]) -> list[str]:
                 found = sorted(fs.glob(p.rstrip("/") + "/part-*.parquet"))
                 if not found:
                     raise InputError(f"{item!r} holds no part-*.parquet (is it a stage's --out?)")
-                files.extend(fs.unstrip_protocol(x) if _is_url(item) else x for x in found)
+                files.extend(fs.unstrip_protocol(x) if is_url(item) else x for x in found)
             elif p.endswith(".parquet"):
-                files.append(fs.unstrip_protocol(p) if _is_url(item) else p)
+                files.append(fs.unstrip_protocol(p) if is_url(item) else p)
             else:
                 raise InputError(f"{item!r} is neither a stage output directory nor a .parquet file")
     return files
@@ -123,28 +141,40 @@ def read_parquet(path: str, start: int = 0, end: int | None = None, columns: lis
 
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[str]:
-    """Yield a temporary name beside ``path`` (one :func:`sweep_temporary` recognises); it is renamed onto
-    ``path`` when the block succeeds and removed when it fails, so a crash or a full disk leaves neither a
-    half-written file nor debris. For writers that want a file name (torch, fastText, matplotlib)."""
-    fs, _, (p,) = fsspec.get_fs_token_paths(str(path))
+    """Yield a local temporary file name for ``path``; the file becomes ``path`` when the block succeeds and
+    is removed when it fails, so a crash or a full disk leaves neither a half-written file nor debris. For
+    writers that want a file name (torch, fastText, matplotlib, np.save).
+
+    Local: the temporary name sits beside ``path`` (one :func:`sweep_temporary` recognises) and is renamed.
+    Object store: a local temporary file is uploaded when the block succeeds (an object appears whole).
+    """
+    fs, p = url_to_fs(path)
     parent, base = os.path.split(p)
-    fs.makedirs(parent, exist_ok=True)
-    tmp = os.path.join(parent, f"{TMP_PREFIX}{uuid.uuid4().hex}-{base}")
+    if not is_url(path):
+        fs.makedirs(parent, exist_ok=True)
+        tmp = os.path.join(parent, f"{TMP_PREFIX}{uuid.uuid4().hex}-{base}")
+        try:
+            yield tmp
+            fs.mv(tmp, p)
+        except BaseException:
+            _discard(fs, tmp)
+            raise
+        return
+    fd, tmp = tempfile.mkstemp(prefix=TMP_PREFIX, suffix=f"-{base}")
+    os.close(fd)
     try:
         yield tmp
-        fs.mv(tmp, p)
-    except BaseException:
-        _discard(fs, tmp)
-        raise
+        fs.put_file(tmp, p)
+    finally:
+        with contextlib.suppress(OSError):
+            os.remove(tmp)
 
 
 @contextlib.contextmanager
 def atomic_write(path: str | os.PathLike, mode: str = "wb") -> Iterator[Any]:
     """:func:`atomic_path`, opened for writing through fsspec (``"w"``: UTF-8 text)."""
-    with atomic_path(path) as tmp:
-        fs = fsspec.core.url_to_fs(tmp)[0]
-        with fs.open(tmp, mode, **({} if "b" in mode else {"encoding": "utf-8"})) as f:
-            yield f
+    with atomic_path(path) as tmp, open(tmp, mode, **({} if "b" in mode else {"encoding": "utf-8"})) as f:
+        yield f
 
 
 def write_parquet_atomic(table: pa.Table, path: str) -> None:
@@ -153,7 +183,13 @@ def write_parquet_atomic(table: pa.Table, path: str) -> None:
         pq.write_table(table, f, **PARQUET_OPTIONS)
 
 
-def write_json_atomic(obj: Any, path: str) -> None:
+def write_text_atomic(path: str | os.PathLike, text: str) -> None:
+    """Write UTF-8 text under a temporary name, then rename (or upload)."""
+    with atomic_write(path, "w") as f:
+        f.write(text)
+
+
+def write_json_atomic(obj: Any, path: str | os.PathLike) -> None:
     """Write JSON under a temporary name, then rename."""
     with atomic_write(path, "w") as f:
         json.dump(obj, f, indent=2, sort_keys=False, default=str)
@@ -181,10 +217,57 @@ def sweep_temporary(fs: Any, folder: str) -> int:
     return n
 
 
-def path_exists(path: str) -> bool:
+def path_exists(path: str | os.PathLike) -> bool:
     """``os.path.exists`` for any fsspec path."""
-    fs, _, (p,) = fsspec.get_fs_token_paths(path)
+    fs, p = url_to_fs(path)
     return bool(fs.exists(p))
+
+
+def is_file(path: str | os.PathLike) -> bool:
+    """``os.path.isfile`` for any fsspec path."""
+    fs, p = url_to_fs(path)
+    return bool(fs.isfile(p))
+
+
+def is_dir(path: str | os.PathLike) -> bool:
+    """``os.path.isdir`` for any fsspec path (on an object store: a prefix with objects under it)."""
+    fs, p = url_to_fs(path)
+    return bool(fs.isdir(p))
+
+
+def file_size(path: str | os.PathLike) -> int:
+    fs, p = url_to_fs(path)
+    return int(fs.size(p))
+
+
+def glob(pattern: str | os.PathLike) -> list[str]:
+    """Sorted matches of a glob, spelled as ``pattern`` is (local paths, or URLs with their protocol)."""
+    fs, p = url_to_fs(pattern)
+    return sorted(_full(fs, x, pattern) for x in fs.glob(p))
+
+
+def list_dir(path: str | os.PathLike) -> list[str]:
+    """Sorted full paths of the entries directly in a folder (none when it does not exist)."""
+    fs, p = url_to_fs(path)
+    if not fs.exists(p):
+        return []
+    return sorted(_full(fs, x, path) for x in fs.ls(p, detail=False) if x.rstrip("/") != p.rstrip("/"))
+
+
+def remove_file(path: str | os.PathLike) -> None:
+    """Remove one file; nothing there is fine."""
+    fs, p = url_to_fs(path)
+    with contextlib.suppress(FileNotFoundError):
+        fs.rm_file(p)
+
+
+def read_bytes(path: str | os.PathLike) -> bytes:
+    fs, p = url_to_fs(path)
+    return fs.cat_file(p)
+
+
+def read_text(path: str | os.PathLike) -> str:
+    return read_bytes(path).decode("utf-8")
 
 
 def make_dirs(path: str) -> None:
@@ -207,9 +290,41 @@ def file_identity(path: str) -> tuple[Any, ...]:
     return (path, info.get("size"), info.get("mtime") or info.get("LastModified") or info.get("created"))
 
 
-def read_json(path: str) -> Any:
-    with fsspec.open(path, "r") as f:
-        return json.load(f)
+def read_json(path: str | os.PathLike) -> Any:
+    return json.loads(read_bytes(path))
+
+
+CACHE_ENV = "CORPUS_FORGE_CACHE"
+
+
+def cache_dir() -> str:
+    """Where :func:`local_file` keeps copies of remote files: ``$CORPUS_FORGE_CACHE``, else the temp folder."""
+    return os.environ.get(CACHE_ENV) or os.path.join(tempfile.gettempdir(), "corpus-forge-cache")
+
+
+def local_file(path: str | os.PathLike) -> str:
+    """A local path holding ``path``'s bytes: ``path`` itself when local; for a URL, a copy downloaded once
+    per version of the file (keyed by URL, size and modification time or ETag) into :func:`cache_dir`.
+
+    For readers that need a file name or random access (memmaps, HF ``tokenizers``, fastText, torch).
+    """
+    if not is_url(path):
+        return str(path)
+    fs, p = url_to_fs(path)
+    info = fs.info(p)
+    stamp = info.get("ETag") or info.get("mtime") or info.get("LastModified") or info.get("created")
+    digest = hashlib.sha1(repr((str(path), info.get("size"), str(stamp))).encode()).hexdigest()[:20]
+    local = os.path.join(cache_dir(), f"{digest}-{os.path.basename(p)}")
+    if not os.path.exists(local):
+        os.makedirs(cache_dir(), exist_ok=True)
+        tmp = f"{local}.{TMP_PREFIX}{uuid.uuid4().hex}"
+        try:
+            fs.get_file(p, tmp)
+            os.replace(tmp, local)
+        finally:
+            with contextlib.suppress(OSError):
+                os.remove(tmp)
+    return local
 
 
 def open_bytes(path: str) -> io.BufferedIOBase:

@@ -31,7 +31,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from corpus_forge import registry
 from corpus_forge.config import ConfigError, load_yaml, validate
-from corpus_forge.io import InputError, matches
+from corpus_forge.io import InputError, absolute, make_dirs, matches, path_exists
 from corpus_forge.progress import print_summary
 from corpus_forge.report import write_report
 from corpus_forge.runner import StageError, _client, run_stage, stage_failed
@@ -167,7 +167,7 @@ def _select(steps: list[Step], start: str | None, until: str | None) -> list[Ste
     lo = ids.index(start) if start else 0
     hi = ids.index(until) + 1 if until else len(steps)
     for s in steps[:lo]:
-        if not os.path.exists(os.path.join(s.out, "_SUCCESS")):
+        if not path_exists(os.path.join(s.out, "_SUCCESS")):
             raise ConfigError(f"--from {start}: earlier step {s.id} has not completed ({s.out})")
     return steps[lo:hi]
 
@@ -177,10 +177,10 @@ def run_recipe(recipe: Recipe, out_dir: str, *, where: str = "recipe", inputs: l
                progress: bool = True, client: Any = None, start: str | None = None,
                until: str | None = None) -> list[dict[str, Any]]:
     """Run the steps in order on one Dask client; return each step's stats."""
-    out_dir = os.path.abspath(out_dir)
+    out_dir = absolute(out_dir)
     steps = _select(build_steps(recipe, out_dir, where, inputs), start, until)
     keep = recipe.keep_removed if keep_removed is None else keep_removed
-    os.makedirs(out_dir, exist_ok=True)
+    make_dirs(out_dir)
     all_stats: list[dict[str, Any]] = []
     with _client(client, scheduler or recipe.scheduler, workers or recipe.workers, progress) as c:
         for step in steps:
@@ -219,5 +219,5 @@ def main(args: argparse.Namespace) -> int:
                workers=args.workers, keep_removed=args.keep_removed, progress=not args.no_progress,
                start=args.start, until=args.until)
     if not args.no_progress:
-        print(f"report: {os.path.join(os.path.abspath(args.out), 'report.html')}")
+        print(f"report: {os.path.join(absolute(args.out), 'report.html')}")
     return 0

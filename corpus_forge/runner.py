@@ -36,7 +36,7 @@ import pyarrow.compute as pc
 
 from corpus_forge.cluster import get_client
 from corpus_forge.health import systematic_failure
-from corpus_forge.io import read_json, sweep_temporary, write_json_atomic, write_parquet_atomic
+from corpus_forge.io import absolute, read_json, sweep_temporary, write_json_atomic, write_parquet_atomic
 from corpus_forge.progress import PartitionProgress, console
 from corpus_forge.stage import Partition, PartitionResult, RunContext, Stage
 from corpus_forge.stats import Counters
@@ -321,7 +321,7 @@ def run_stage(
     if stage.local_output_only and "://" in out_dir and not out_dir.startswith("file://"):
         raise StageError(f"{stage.name}: --out {out_dir}: this step writes local files (memmaps, shards); "
                          "give a local or shared-filesystem path")
-    out_dir = os.path.abspath(out_dir) if "://" not in out_dir else out_dir
+    out_dir = absolute(out_dir)
     stage.check()
     partitions = stage.partitions(inputs)
     if not partitions:

@@ -47,3 +47,50 @@ def bundled():
 
     stage = DecontaminateStage()
     return stage, stage.prepare([])
+
+
+# ---- an S3 endpoint on 127.0.0.1 (moto's server), for the tests of --out s3://... ----
+S3_ENV = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1"}
+
+
+def _set_env(env: dict[str, str]) -> None:
+    os.environ.update(env)
+
+
+@pytest.fixture(scope="session")
+def s3_endpoint(dask_client):
+    """A real S3 protocol server (moto) on a free loopback port; its address is set in this process and in
+    the shared cluster's workers and nannies (a restarted worker keeps it). Yields the endpoint URL."""
+    import logging
+    import socket
+
+    pytest.importorskip("s3fs")
+    from moto.server import ThreadedMotoServer
+
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    env = {**S3_ENV, "AWS_ENDPOINT_URL": f"http://127.0.0.1:{port}"}
+    _set_env(env)
+    dask_client.run(_set_env, env)
+    dask_client.run(_set_env, env, nanny=True)
+    yield env["AWS_ENDPOINT_URL"]
+    server.stop()
+
+
+@pytest.fixture
+def s3_bucket(s3_endpoint, request) -> str:
+    """A fresh, empty bucket for one test: ``s3://<name>``."""
+    import re
+    import uuid
+
+    import fsspec
+
+    name = re.sub(r"[^a-z0-9-]", "-", request.node.name.lower())[:40].strip("-") + "-" + uuid.uuid4().hex[:8]
+    fs = fsspec.filesystem("s3")
+    fs.mkdir(name)
+    fs.invalidate_cache()
+    return f"s3://{name}"
