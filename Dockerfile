@@ -32,7 +32,8 @@ print(next(r for r in d['project']['optional-dependencies']['train'] if r.starts
 # the `fasttext` module name, so the NumPy-2-safe full build goes last (training the quality classifier needs it)
 RUN set -e; \
     python -c "import tomllib; d = tomllib.load(open('/tmp/build/pyproject.toml', 'rb')); \
-print('\n'.join(d['project']['dependencies'] + d['project']['optional-dependencies']['train']))" \
+print('\n'.join(d['project']['dependencies'] + d['project']['optional-dependencies']['train'] + \
+d['project']['optional-dependencies']['s3']))" \
         > /tmp/build/requirements.txt; \
     pip install -r /tmp/build/requirements.txt; \
     pip install --force-reinstall --no-deps "fasttext-numpy2-wheel==0.9.2"

@@ -196,6 +196,21 @@ def write_json_atomic(obj: Any, path: str | os.PathLike) -> None:
         f.write("\n")
 
 
+def save_npy(path: str | os.PathLike, arr: Any) -> None:
+    """``np.save`` to any fsspec path, atomically (no pickles)."""
+    import numpy as np
+
+    with atomic_write(path) as f:
+        np.save(f, arr, allow_pickle=False)
+
+
+def load_npy(path: str | os.PathLike) -> Any:
+    """``np.load`` of a whole ``.npy`` from any fsspec path (no pickles)."""
+    import numpy as np
+
+    return np.load(io.BytesIO(read_bytes(path)), allow_pickle=False)
+
+
 def _discard(fs: Any, path: str) -> None:
     """Remove a temporary file after a failed write (a full disk must not leave debris behind)."""
     try:
@@ -302,19 +317,24 @@ def cache_dir() -> str:
     return os.environ.get(CACHE_ENV) or os.path.join(tempfile.gettempdir(), "corpus-forge-cache")
 
 
+def _cached_name(fs: Any, p: str, path: str | os.PathLike) -> str:
+    info = fs.info(p)
+    stamp = info.get("ETag") or info.get("mtime") or info.get("LastModified") or info.get("created")
+    digest = hashlib.sha1(repr((str(path), info.get("size"), str(stamp))).encode()).hexdigest()[:20]
+    return os.path.join(cache_dir(), f"{digest}-{os.path.basename(p)}")
+
+
 def local_file(path: str | os.PathLike) -> str:
     """A local path holding ``path``'s bytes: ``path`` itself when local; for a URL, a copy downloaded once
     per version of the file (keyed by URL, size and modification time or ETag) into :func:`cache_dir`.
 
-    For readers that need a file name or random access (memmaps, HF ``tokenizers``, fastText, torch).
+    For readers that need a file name or random access (memmaps, HF ``tokenizers``, fastText, torch). The
+    cache may be deleted at any time between runs.
     """
     if not is_url(path):
         return str(path)
     fs, p = url_to_fs(path)
-    info = fs.info(p)
-    stamp = info.get("ETag") or info.get("mtime") or info.get("LastModified") or info.get("created")
-    digest = hashlib.sha1(repr((str(path), info.get("size"), str(stamp))).encode()).hexdigest()[:20]
-    local = os.path.join(cache_dir(), f"{digest}-{os.path.basename(p)}")
+    local = _cached_name(fs, p, path)
     if not os.path.exists(local):
         os.makedirs(cache_dir(), exist_ok=True)
         tmp = f"{local}.{TMP_PREFIX}{uuid.uuid4().hex}"
@@ -327,6 +347,11 @@ def local_file(path: str | os.PathLike) -> str:
     return local
 
 
-def open_bytes(path: str) -> io.BufferedIOBase:
-    """Open any fsspec path for binary reading (seekable where the filesystem allows)."""
-    return fsspec.open(path, "rb").open()
+def drop_local_copies(paths: list[str]) -> None:
+    """Remove this machine's :func:`local_file` copies of ``paths`` (work files no longer needed)."""
+    for path in paths:
+        if not is_url(path):
+            continue
+        fs, p = url_to_fs(path)
+        with contextlib.suppress(OSError):
+            os.remove(_cached_name(fs, p, path))

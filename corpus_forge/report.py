@@ -20,7 +20,7 @@ from typing import Any
 
 import fsspec
 
-from corpus_forge.io import read_json
+from corpus_forge.io import atomic_write, glob, read_json
 
 DOCUMENT_STEPS = ("extract", "filter", "dedup", "decontaminate")
 
@@ -187,12 +187,11 @@ def _tokenizer(run_dir: str, stages: list[tuple[str, dict[str, Any]]]) -> str:
 
 
 def _mixes(run_dir: str, stages: list[tuple[str, dict[str, Any]]]) -> str:
-    fs, _, (root,) = fsspec.get_fs_token_paths(run_dir)
     rows = []
     for name, s in stages:
         if s.get("stage") != "pack":
             continue
-        for path in sorted(fs.glob(f"{root.rstrip('/')}/{name}/*/manifest.json")):
+        for path in glob(f"{run_dir.rstrip('/')}/{name}/*/manifest.json"):
             m = read_json(path)
             mix = m.get("mix") or path.rstrip("/").split("/")[-2]
             for src in m.get("sources", []):
@@ -313,10 +312,9 @@ def write_report(run_dir: str, title: str = "corpus-forge run") -> str:
     body = "".join(f"<h2>{html.escape(h)}</h2>{content}" for h, content in sections if content)
     page = (f'<!doctype html><html><head><meta charset="utf-8"><title>{html.escape(title)}</title>'
             f"<style>{STYLE}</style></head><body><h1>{html.escape(title)}</h1>{body}</body></html>")
-    fs, _, (root,) = fsspec.get_fs_token_paths(run_dir)
     for name, data in (("funnel.png", funnel), ("report.md", ("\n".join(md) + "\n").encode()),
                        ("report.html", page.encode())):
-        with fs.open(f"{root.rstrip('/')}/{name}", "wb") as f:
+        with atomic_write(f"{run_dir.rstrip('/')}/{name}") as f:
             f.write(data)
     return os.path.join(run_dir, "report.html")
 

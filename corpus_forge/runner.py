@@ -318,9 +318,6 @@ def run_stage(
     ``failed_partitions`` (and ``failed_phase``).
     """
     t0 = time.perf_counter()
-    if stage.local_output_only and "://" in out_dir and not out_dir.startswith("file://"):
-        raise StageError(f"{stage.name}: --out {out_dir}: this step writes local files (memmaps, shards); "
-                         "give a local or shared-filesystem path")
     out_dir = absolute(out_dir)
     stage.check()
     partitions = stage.partitions(inputs)

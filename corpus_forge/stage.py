@@ -110,9 +110,6 @@ class Stage:
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.config!r})"
 
-    #: True for steps whose outputs are written with local file APIs (memmaps, atomic renames): their --out must
-    #: be a local or shared-filesystem path, not an object-store URL
-    local_output_only: ClassVar[bool] = False
     #: the command line path when it is not just ``name`` (``("karma", "build")``)
     command: ClassVar[tuple[str, ...] | None] = None
 

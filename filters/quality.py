@@ -18,7 +18,6 @@ Models come from ``corpus-forge quality train`` (a folder with ``model.bin``/``m
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import re
 from typing import Any, ClassVar, Literal
@@ -28,6 +27,7 @@ import pyarrow as pa
 from pydantic import Field
 
 from corpus_forge.config import StageConfig, validate
+from corpus_forge.io import is_dir, path_exists, read_json
 from filters.base import DocumentFilter, FilterResult, register_filter
 from filters.support.fasttext_backend import load_model, predict
 
@@ -46,25 +46,22 @@ def preprocess(text: str, max_chars: int = 20_000) -> str:
 def resolve_model(path: str | None) -> tuple[str, dict[str, Any]]:
     """(model file, its stats) for a model folder, a model file, or None (the shipped demo)."""
     path = path or DEMO_MODEL
-    if os.path.isdir(path):
+    if is_dir(path):
         for name in ("model.ftz", "model.bin"):
-            if os.path.exists(os.path.join(path, name)):
+            if path_exists(os.path.join(path, name)):
                 model_file, stats_file = os.path.join(path, name), os.path.join(path, "stats.json")
                 break
         else:
             raise FileNotFoundError(f"{path} holds no model.ftz or model.bin (train one with "
                                     "`corpus-forge quality train`)")
     else:
-        if not os.path.exists(path):
+        if not path_exists(path):
             raise FileNotFoundError(f"quality model not found: {path}")
         model_file = path
         stats_file = os.path.splitext(path)[0] + ".json"
-        if not os.path.exists(stats_file):
+        if not path_exists(stats_file):
             stats_file = os.path.join(os.path.dirname(path), "stats.json")
-    stats: dict[str, Any] = {}
-    if os.path.exists(stats_file):
-        with open(stats_file, encoding="utf-8") as f:
-            stats = json.load(f)
+    stats: dict[str, Any] = read_json(stats_file) if path_exists(stats_file) else {}
     return model_file, stats
 
 

@@ -24,6 +24,7 @@ from typing import Any
 
 import numpy as np
 
+from corpus_forge.io import load_npy, save_npy
 from corpus_forge.text_sources import read_documents
 from filters.support.ngrams import DocWords, HashSet, sorted_unique, window_hashes, word_bytes, word_hashes
 from filters.url_filters import DomainSet, WikipediaFilter, url_host
@@ -240,7 +241,7 @@ class ReferenceNgrams:
         texts: list[Iterable[str]] = []
         for path in paths:
             if path.endswith(".npy"):
-                saved.append(np.load(path))
+                saved.append(load_npy(path))
             else:
                 texts.append(iter_reference_texts(path, markup))
         return cls.from_texts(chain.from_iterable(texts), n, sample, saved)
@@ -261,7 +262,7 @@ class ReferenceNgrams:
 
     def save(self, path: str) -> None:
         """Save the keys as ``.npy`` (load again by listing that file as a reference)."""
-        np.save(path, self.hashes.keys)
+        save_npy(path, self.hashes.keys)
 
     def __len__(self) -> int:
         return len(self.hashes)

@@ -24,7 +24,7 @@ import numpy as np
 from pydantic import Field
 
 from corpus_forge.config import StageConfig
-from corpus_forge.io import atomic_write, expand_inputs, path_key, read_json, write_json_atomic
+from corpus_forge.io import expand_inputs, load_npy, path_key, read_json, save_npy, write_json_atomic
 from corpus_forge.stage import Partition, PartitionResult, RunContext, Stage
 from corpus_forge.stats import Counters
 from filters.support.ngrams import sorted_unique, window_hashes, word_bytes, word_hashes
@@ -73,7 +73,7 @@ class WikirefStage(Stage):
             if len(parts) > 4096:
                 parts = [sorted_unique(np.concatenate(parts))]
         keys = sorted_unique(np.concatenate(parts)) if parts else np.empty(0, dtype=np.uint64)
-        _save(keys, os.path.join(ctx, f"{part.key}.npy"))
+        save_npy(os.path.join(ctx, f"{part.key}.npy"), keys)
         c = Counters(documents_in=texts + sum(skipped.values()), documents_out=texts)
         for why, n in skipped.items():
             c.remove(why, n)
@@ -81,22 +81,12 @@ class WikirefStage(Stage):
 
     def finalize(self, run: RunContext, counters: Counters, markers: list[dict[str, Any]]) -> dict[str, Any]:
         hashes = os.path.join(run.work_dir, "hashes")
-        keys = sorted_unique(np.concatenate([_load(os.path.join(hashes, f"{m['key']}.npy")) for m in markers]))
-        _save(keys, os.path.join(run.out_dir, REFERENCE_FILE))
+        keys = sorted_unique(np.concatenate([load_npy(os.path.join(hashes, f"{m['key']}.npy")) for m in markers]))
+        save_npy(os.path.join(run.out_dir, REFERENCE_FILE), keys)
         info = {"ngram": self.config.ngram, "sample": self.config.sample, "markup": self.config.markup,
                 "ngrams": len(keys), "texts": counters.documents_out}
         write_json_atomic(info, os.path.join(run.out_dir, INFO_FILE))
         return {"reference": info}
-
-
-def _save(keys: np.ndarray, path: str) -> None:
-    with atomic_write(path) as f:
-        np.save(f, keys)
-
-
-def _load(path: str) -> np.ndarray:
-    with fsspec.open(path, "rb") as f:
-        return np.load(f, allow_pickle=False)
 
 
 def reference_file(path: str, ngram: int, sample: int) -> str:

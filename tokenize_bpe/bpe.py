@@ -26,7 +26,6 @@ import os
 import time
 from collections.abc import Iterator
 from itertools import pairwise
-from pathlib import Path
 from typing import Any, Literal
 
 import fsspec
@@ -36,7 +35,7 @@ import pyarrow.parquet as pq
 from pydantic import Field
 
 from corpus_forge.config import StageConfig
-from corpus_forge.io import path_key, write_parquet_atomic
+from corpus_forge.io import is_file, local_file, path_key, read_parquet, write_parquet_atomic
 from corpus_forge.stage import Partition, PartitionResult, RunContext, Stage
 from corpus_forge.stats import Counters
 from corpus_forge.text_sources import file_kind, read_documents, text_files
@@ -111,16 +110,15 @@ class BpeStage(Stage):
     Config = BpeConfig
     help = "train a byte-level BPE tokenizer on the corpus (tokenizer.json + tokenizer.tiktoken)"
     writes_documents = False
-    local_output_only = True
     inputs_metavar = "INPUT"
     inputs_help = "stage output directories, or .parquet / .jsonl(.gz) / .txt(.gz) files or folders of them"
     config: BpeConfig
 
     def check(self) -> None:
         resolve_pattern(self.config.pattern)
-        if self.config.reference and not Path(self.config.reference).is_file():
+        if self.config.reference and not is_file(self.config.reference):
             raise FileNotFoundError(f"--reference {self.config.reference}: no such tokenizer.json")
-        if self.config.eval_text and not Path(self.config.eval_text).is_file():
+        if self.config.eval_text and not is_file(self.config.eval_text):
             raise FileNotFoundError(f"--eval-text {self.config.eval_text}: no such file")
 
     def partitions(self, inputs: list[str]) -> list[Partition]:
@@ -176,7 +174,7 @@ class BpeStage(Stage):
 
     def _selected(self, files: list[str], heldout_limit: float) -> list[tuple[np.ndarray, np.ndarray]]:
         """Per sample file: (train, held-out) masks of the global selection."""
-        tables = [pq.ParquetFile(f).read(columns=["u", "h", "candidate", "nbytes"]) for f in files]
+        tables = [read_parquet(f, columns=["u", "h", "candidate", "nbytes"]) for f in files]
         sizes = [t.num_rows for t in tables]
         col = {k: np.concatenate([t[k].to_numpy(zero_copy_only=False) for t in tables]) if tables else np.zeros(0)
                for k in ("u", "h", "candidate", "nbytes")}
@@ -189,7 +187,7 @@ class BpeStage(Stage):
     def _texts(files: list[str], masks: list[np.ndarray]) -> Iterator[str]:
         for f, m in zip(files, masks, strict=True):
             if m.any():
-                yield from pq.ParquetFile(f).read(columns=["text"]).filter(pa.array(m))["text"].to_pylist()
+                yield from read_parquet(f, columns=["text"]).filter(pa.array(m))["text"].to_pylist()
 
     def finalize(self, run: RunContext, counters: Counters, markers: list[dict[str, Any]]) -> dict[str, Any]:
         c = self.config
@@ -232,7 +230,7 @@ class BpeStage(Stage):
         if c.reference:
             from tokenizers import Tokenizer
 
-            ref = Tokenizer.from_file(c.reference)
+            ref = Tokenizer.from_file(local_file(c.reference))
             stats["reference"] = {
                 "path": c.reference, "vocab_size": ref.get_vocab_size(),
                 "bytes_per_token": bytes_per_token(

@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from corpus_forge.io import local_file, path_exists, read_bytes, read_text
 from tokenize_bpe.export import EOT, TIKTOKEN_FILE, TOKENIZER_JSON, load_ranks
 
 EVAL_TEXT = Path(__file__).parent / "data" / "pride_and_prejudice.txt.gz"
@@ -23,7 +25,7 @@ EVAL_TEXT = Path(__file__).parent / "data" / "pride_and_prejudice.txt.gz"
 def read_eval_text(path: str | Path = EVAL_TEXT) -> str:
     import gzip
 
-    raw = Path(path).read_bytes()
+    raw = read_bytes(path)
     if str(path).endswith(".gz"):
         raw = gzip.decompress(raw)
     return raw.decode("utf-8")
@@ -31,7 +33,7 @@ def read_eval_text(path: str | Path = EVAL_TEXT) -> str:
 
 def split_pattern(tokenizer_json: str | Path) -> str:
     """The split regex of an exported ``tokenizer.json`` (its first pre-tokenizer)."""
-    spec = json.loads(Path(tokenizer_json).read_text(encoding="utf-8"))
+    spec = json.loads(read_text(tokenizer_json))
     pre = spec.get("pre_tokenizer") or {}
     for p in pre.get("pretokenizers", [pre]):
         if p.get("type") == "Split":
@@ -42,9 +44,9 @@ def split_pattern(tokenizer_json: str | Path) -> str:
 def tiktoken_encoding(tokenizer_dir: str | Path):  # -> tiktoken.Encoding
     import tiktoken
 
-    d = Path(tokenizer_dir)
-    ranks = load_ranks(d / TIKTOKEN_FILE)
-    return tiktoken.Encoding(name=f"corpus-forge:{d.name}", pat_str=split_pattern(d / TOKENIZER_JSON),
+    d = str(tokenizer_dir).rstrip("/")
+    ranks = load_ranks(f"{d}/{TIKTOKEN_FILE}")
+    return tiktoken.Encoding(name=f"corpus-forge:{os.path.basename(d)}", pat_str=split_pattern(f"{d}/{TOKENIZER_JSON}"),
                              mergeable_ranks=ranks, special_tokens={EOT: len(ranks)})
 
 
@@ -52,7 +54,7 @@ def hf_tokenizer(tokenizer_json: str | Path):  # -> tokenizers.Tokenizer
     """HF tokenizer with special tokens in documents treated as text (as tiktoken's encode_ordinary)."""
     from tokenizers import Tokenizer
 
-    tok = Tokenizer.from_file(str(tokenizer_json))
+    tok = Tokenizer.from_file(local_file(tokenizer_json))
     tok.encode_special_tokens = True
     return tok
 
@@ -84,13 +86,13 @@ def load_encoder(tokenizer_dir: str, check_chars: int = 200_000) -> Encoder:
 
     Cached per process, so each Dask worker loads the tokenizer once.
     """
-    d = Path(tokenizer_dir)
-    hf = hf_tokenizer(d / TOKENIZER_JSON)
+    d = tokenizer_dir.rstrip("/")
+    hf = hf_tokenizer(f"{d}/{TOKENIZER_JSON}")
     eot = hf.token_to_id(EOT)
     if eot is None:
-        raise ValueError(f"{d / TOKENIZER_JSON}: no {EOT} token")
+        raise ValueError(f"{d}/{TOKENIZER_JSON}: no {EOT} token")
     slow = Encoder("hf", eot, hf.get_vocab_size(), hf)
-    if not (d / TIKTOKEN_FILE).exists():
+    if not path_exists(f"{d}/{TIKTOKEN_FILE}"):
         return slow
     fast = Encoder("tiktoken", eot, hf.get_vocab_size(), tiktoken_encoding(d))
     sample = read_eval_text()[:check_chars]

@@ -12,9 +12,10 @@ separator themselves. ``tokenizer.tiktoken``: ``base64(token bytes) rank`` per l
 from __future__ import annotations
 
 import base64
+import os
 from pathlib import Path
 
-from corpus_forge.io import atomic_write
+from corpus_forge.io import url_to_fs, write_text_atomic
 from tokenize_bpe.train import Ranks, byte_unicode
 
 EOT = "<|endoftext|>"
@@ -84,26 +85,21 @@ def tiktoken_text(ranks: Ranks) -> str:
     return "".join(f"{base64.b64encode(t).decode()} {r}\n" for t, r in sorted(ranks.items(), key=lambda kv: kv[1]))
 
 
-def _write_text(path: Path, text: str) -> None:
-    with atomic_write(path, "w") as f:
-        f.write(text)
-
-
 def export(ranks: Ranks, pattern: str, out_dir: str | Path) -> dict[str, str]:
-    """Write ``tokenizer.json`` and ``tokenizer.tiktoken`` into ``out_dir``; return their paths."""
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    """Write ``tokenizer.json`` and ``tokenizer.tiktoken`` into ``out_dir`` (a folder or URL); return their paths."""
     tok = build_hf_tokenizer(ranks, pattern)
-    paths = {"tokenizer_json": out / TOKENIZER_JSON, "tiktoken": out / TIKTOKEN_FILE}
-    _write_text(paths["tokenizer_json"], tok.to_str(pretty=True))
-    _write_text(paths["tiktoken"], tiktoken_text(ranks))
-    return {k: str(v) for k, v in paths.items()}
+    paths = {"tokenizer_json": os.path.join(str(out_dir), TOKENIZER_JSON),
+             "tiktoken": os.path.join(str(out_dir), TIKTOKEN_FILE)}
+    write_text_atomic(paths["tokenizer_json"], tok.to_str(pretty=True))
+    write_text_atomic(paths["tiktoken"], tiktoken_text(ranks))
+    return paths
 
 
 def load_ranks(path: str | Path) -> Ranks:
     """Read a ``.tiktoken`` file (no network, unlike ``tiktoken.load`` with URLs)."""
     ranks: Ranks = {}
-    with open(path, "rb") as f:
+    fs, p = url_to_fs(path)
+    with fs.open(p, "rb") as f:
         for lineno, line in enumerate(f, 1):
             if not line.strip():
                 continue

@@ -14,7 +14,9 @@ Lifecycle (one runner, :mod:`corpus_forge.runner`):
   ``OUT/<mix>/{train,val}-NNNNN.bin`` + ``.idx`` in parallel on the cluster (a shard already written for the
   same plan is kept: a killed pack resumes), and ``OUT/<mix>/manifest.json``.
 
-The work folder and shards are local paths (a shared filesystem on a cluster).
+The output and work folders may be local (a shared filesystem on a cluster) or an object store
+(``--out s3://…``): every path goes through fsspec. A worker reads a remote tokens file from a local copy
+(:func:`corpus_forge.io.local_file`), fetched once per worker machine and removed when the pack is done.
 """
 
 from __future__ import annotations
@@ -25,14 +27,27 @@ import os
 import shlex
 import sys
 from itertools import chain
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 from pydantic import Field
 
 from corpus_forge.config import ConfigError, StageConfig, validate
-from corpus_forge.io import InputError, atomic_write, path_key, write_json_atomic
+from corpus_forge.io import (
+    InputError,
+    absolute,
+    drop_local_copies,
+    is_file,
+    list_dir,
+    load_npy,
+    local_file,
+    path_exists,
+    path_key,
+    read_json,
+    remove_file,
+    save_npy,
+    write_json_atomic,
+)
 from corpus_forge.stage import Partition, PartitionResult, RunContext, Stage
 from corpus_forge.stats import Counters
 from corpus_forge.text_sources import read_documents, text_files
@@ -61,8 +76,12 @@ class PackConfig(StageConfig):
     mix_file: str | None = Field(None, json_schema_extra={"cli": False})
 
 
-def _sha(path: Path) -> str:
-    return file_sha256(path) if path.exists() else ""
+def _sha(path: str) -> str:
+    return file_sha256(path) if path_exists(path) else ""
+
+
+def _tokenizer_dir(path: str) -> str:
+    return absolute(path).rstrip("/")
 
 
 class PackStage(Stage):
@@ -70,7 +89,6 @@ class PackStage(Stage):
     Config = PackConfig
     help = "tokenize mixes of sources into llm.c token shards (+ .idx, manifest.json)"
     writes_documents = False
-    local_output_only = True
     inputs_metavar = None
     config: PackConfig
 
@@ -90,9 +108,9 @@ class PackStage(Stage):
 
     # ---- before any work -------------------------------------------------------------------------
     def check(self) -> None:
-        tok = Path(self.config.tokenizer)
+        tok = _tokenizer_dir(self.config.tokenizer)
         for name in (TOKENIZER_JSON, TIKTOKEN_FILE):
-            if not (tok / name).is_file():
+            if not is_file(f"{tok}/{name}"):
                 raise InputError(f"--tokenizer {tok}: no {name} (the --out folder of corpus-forge bpe)")
         self.source_files()
 
@@ -110,17 +128,17 @@ class PackStage(Stage):
 
     def inputs_identity(self) -> Any:
         """The tokenizer's sha256: a pack finished with another tokenizer in that folder is redone."""
-        return _sha(Path(self.config.tokenizer).resolve() / TOKENIZER_JSON)
+        return _sha(f"{_tokenizer_dir(self.config.tokenizer)}/{TOKENIZER_JSON}")
 
     def partitions(self, inputs: list[str]) -> list[Partition]:
         files = sorted({f for mix in self.source_files().values() for src in mix for f in src})
         return [Partition(key=path_key(f), path=f) for f in files]
 
     def prepare(self, partitions: list[Partition], run: RunContext) -> dict[str, Any]:
-        tok = Path(self.config.tokenizer).resolve()
-        enc = load_encoder(str(tok))
-        return {"work_dir": run.work_dir, "tokenizer": str(tok), "kind": enc.kind,
-                "tokenizer_sha256": _sha(tok / TOKENIZER_JSON)}
+        tok = _tokenizer_dir(self.config.tokenizer)
+        enc = load_encoder(tok)
+        return {"work_dir": run.work_dir, "tokenizer": tok, "kind": enc.kind,
+                "tokenizer_sha256": _sha(f"{tok}/{TOKENIZER_JSON}")}
 
     # ---- per partition, on a worker ------------------------------------------------------------------
     def process(self, part: Partition, ctx: Any = None) -> PartitionResult:
@@ -141,37 +159,37 @@ class PackStage(Stage):
             lens.append(n)
             hashes.append(sample.id_hashes([batch.ids[i] for i in keep]))
         counters.documents_out = counters.documents_in - sum(counters.removed.values())
-        base = Path(ctx["work_dir"]) / TOKENS / part.key
+        base = os.path.join(ctx["work_dir"], TOKENS, part.key)
         arrays = {"tokens": np.concatenate(toks) if toks else np.zeros(0, dtype),
                   "lengths": np.concatenate(lens) if lens else np.zeros(0, np.int64),
                   "hashes": np.concatenate(hashes) if hashes else np.zeros(0, np.uint64)}
         for name, arr in arrays.items():
-            _save_npy(Path(f"{base}.{name}.npy"), arr)
+            save_npy(f"{base}.{name}.npy", arr)
         counters.extra = {"tokens": int(arrays["lengths"].sum()), "tokenizer_sha256": ctx["tokenizer_sha256"]}
         return PartitionResult(None, None, counters)
 
     # ---- after the map, on the client: plan and write shards per mix --------------------------------
     def finalize(self, run: RunContext, counters: Counters, markers: list[dict[str, Any]]) -> dict[str, Any]:
         cfg = self.config
-        tok_dir = Path(cfg.tokenizer).resolve()
-        enc = load_encoder(str(tok_dir))
+        tok_dir = _tokenizer_dir(cfg.tokenizer)
+        enc = load_encoder(tok_dir)
         _check_tokenizer(tok_dir, markers)
         version = version_for_vocab(enc.vocab_size)
         files = sorted(f for mix in self.source_files().values() for src in mix for f in src)
         files = list(dict.fromkeys(files))
         index = {f: i for i, f in enumerate(files)}
-        work = Path(run.work_dir)
-        token_files = [str(work / TOKENS / f"{path_key(f)}.tokens.npy") for f in files]
-        per_file = [_load_docs(work / TOKENS / path_key(f), i) for i, f in enumerate(files)]
-        tokenizer_info = {"path": str(tok_dir), "tokenizer_json_sha256": _sha(tok_dir / TOKENIZER_JSON),
-                          "tiktoken_sha256": _sha(tok_dir / TIKTOKEN_FILE), "vocab_size": enc.vocab_size,
+        work = os.path.join(run.work_dir, TOKENS)
+        token_files = [os.path.join(work, f"{path_key(f)}.tokens.npy") for f in files]
+        per_file = [_load_docs(os.path.join(work, path_key(f)), i) for i, f in enumerate(files)]
+        tokenizer_info = {"path": tok_dir, "tokenizer_json_sha256": _sha(f"{tok_dir}/{TOKENIZER_JSON}"),
+                          "tiktoken_sha256": _sha(f"{tok_dir}/{TIKTOKEN_FILE}"), "vocab_size": enc.vocab_size,
                           "eot_id": enc.eot, "encoder": enc.kind}
         summary: dict[str, Any] = {}
         for mix_name, src_files in self.source_files().items():
             spec = cfg.mix.mixes[mix_name]
             docs = [_concat([per_file[index[f]] for f in fl]) for fl in src_files]
             plan = plan_mix(spec, docs, cfg.mix.seed)
-            out = Path(run.out_dir) / mix_name
+            out = os.path.join(run.out_dir, mix_name)
             shards = []
             for split in SPLITS:
                 sel: Selection = plan[split]
@@ -179,9 +197,10 @@ class PackStage(Stage):
                                        [s.label for s in spec.sources])
             _remove_stale(out, {s["file"] for s in shards})
             manifest = _manifest(mix_name, spec, src_files, plan, shards, tokenizer_info, version, cfg)
-            _write_json(out / MANIFEST, manifest)
+            write_json_atomic(manifest, os.path.join(out, MANIFEST))
             summary[mix_name] = {k: manifest[k] for k in ("train_tokens", "val_tokens", "stopped_short")}
             summary[mix_name]["shards"] = len(shards)
+        _drop_copies(run, token_files)
         return {"tokens": int(sum(m.get("tokens", 0) for m in markers)), "encoder": enc.kind, "mixes": summary}
 
     @staticmethod
@@ -193,30 +212,30 @@ class PackStage(Stage):
 
 
 # ---- helpers -----------------------------------------------------------------------------------------
-def _save_npy(path: Path, arr: np.ndarray) -> None:
-    with atomic_write(path) as f:
-        np.save(f, arr)
+def _drop_copies(run: RunContext, paths: list[str]) -> None:
+    """Remove the workers' (and this process's) local copies of remote work files (nothing for local ones)."""
+    remote = [p for p in paths if "://" in p]
+    if remote:
+        drop_local_copies(remote)
+        if run.client is not None:
+            run.client.run(drop_local_copies, remote)
 
 
-def _write_json(path: Path, obj: Any) -> None:
-    write_json_atomic(obj, str(path))
-
-
-def _check_tokenizer(tok_dir: Path, markers: list[dict[str, Any]]) -> None:
+def _check_tokenizer(tok_dir: str, markers: list[dict[str, Any]]) -> None:
     """Refuse to assemble shards from partitions tokenized with another ``tokenizer.json``."""
-    now = _sha(tok_dir / TOKENIZER_JSON)
+    now = _sha(f"{tok_dir}/{TOKENIZER_JSON}")
     stale = [m["key"] for m in markers if m.get("tokenizer_sha256") != now]
     if stale:
         raise ValueError(f"{len(stale)} partition(s) (e.g. {stale[0]}) were tokenized with another "
-                         f"{tok_dir / TOKENIZER_JSON}; pack into a new --out folder")
+                         f"{tok_dir}/{TOKENIZER_JSON}; pack into a new --out folder")
 
 
-def _load_docs(base: Path, file_index: int) -> SourceDocs:
-    lengths = np.load(f"{base}.lengths.npy")
+def _load_docs(base: str, file_index: int) -> SourceDocs:
+    lengths = load_npy(f"{base}.lengths.npy")
     offsets = np.zeros(lengths.size, np.int64)
     if lengths.size:
         offsets[1:] = np.cumsum(lengths)[:-1]
-    return SourceDocs(np.load(f"{base}.hashes.npy"), lengths, np.full(lengths.size, file_index, np.int32), offsets)
+    return SourceDocs(load_npy(f"{base}.hashes.npy"), lengths, np.full(lengths.size, file_index, np.int32), offsets)
 
 
 def _concat(parts: list[SourceDocs]) -> SourceDocs:
@@ -226,7 +245,7 @@ def _concat(parts: list[SourceDocs]) -> SourceDocs:
 
 def _write_split(run: RunContext, mix: str, split: str, sel: Selection, docs: list[SourceDocs],
                  token_files: list[str], version: int, shard_tokens: int, labels: list[str]) -> list[dict[str, Any]]:
-    """Save the split's order to the work folder and write its shards as Dask tasks (done ones kept)."""
+    """Write the split's shards as Dask tasks (done ones kept); each task gets its slice of the order."""
     if sel.source.size == 0:
         return []
     n = sel.source.size
@@ -245,13 +264,17 @@ def _write_split(run: RunContext, mix: str, split: str, sel: Selection, docs: li
         digest.update(np.ascontiguousarray(arrays[name]).tobytes())
     digest.update(json.dumps([version, shard_tokens, [os.path.basename(f) for f in token_files]]).encode())
     plan_sha = digest.hexdigest()
-    plan_dir = Path(run.work_dir) / PLANS / mix / split
-    for name, arr in arrays.items():
-        _save_npy(plan_dir / f"{name}.npy", arr)
+    done_dir = os.path.join(run.work_dir, PLANS, mix, split)
     n_shards = -(-total // shard_tokens)
-    out = Path(run.out_dir) / mix
-    jobs = [(str(plan_dir), k, shard_tokens, total, str(out / f"{split}-{k:05d}.bin"), version, token_files,
-             labels, plan_sha) for k in range(n_shards)]
+    out = os.path.join(run.out_dir, mix)
+    jobs = []
+    for k in range(n_shards):
+        lo, hi = k * shard_tokens, min(total, (k + 1) * shard_tokens)
+        i0 = int(np.searchsorted(starts, lo, side="right")) - 1
+        i1 = int(np.searchsorted(starts, hi, side="left"))
+        piece = {name: arr[i0:i1].copy() for name, arr in arrays.items()}
+        jobs.append((done_dir, k, lo, hi, piece, os.path.join(out, f"{split}-{k:05d}.bin"), version,
+                     token_files, labels, plan_sha))
     futures = run.client.map(write_planned_shard, jobs, pure=False, key=[f"pack-{mix}-{split}-{k}-{os.urandom(3).hex()}"
                                                                          for k in range(n_shards)])
     results = run.client.gather(futures)
@@ -259,46 +282,42 @@ def _write_split(run: RunContext, mix: str, split: str, sel: Selection, docs: li
 
 
 def write_planned_shard(job: tuple) -> dict[str, Any]:
-    """Write shard ``k`` of a saved plan (or keep it if written for the same plan); runs on a worker."""
-    plan_dir, k, shard_tokens, total, path, version, token_files, labels, plan_sha = job
-    out, done = Path(path), Path(plan_dir) / f"done-{k:05d}.json"
-    if out.exists() and done.exists():
-        rec = json.loads(done.read_text())
+    """Write shard ``k`` (tokens ``lo:hi`` of the split's order) from its slice of the order, or keep it if
+    written for the same plan; runs on a worker."""
+    done_dir, k, lo, hi, a, out, version, token_files, labels, plan_sha = job
+    done = os.path.join(done_dir, f"done-{k:05d}.json")
+    if path_exists(out) and path_exists(done):
+        rec = read_json(done)
         if rec.get("plan_sha256") == plan_sha and read_header(out).num_tokens == rec["tokens"]:
             return rec["shard"]
-    a = {n: np.load(Path(plan_dir) / f"{n}.npy", mmap_mode="r") for n in ("files", "offsets", "lengths", "source",
-                                                                          "starts")}
-    lo, hi = k * shard_tokens, min(total, (k + 1) * shard_tokens)
-    i0 = int(np.searchsorted(a["starts"], lo, side="right")) - 1
-    i1 = int(np.searchsorted(a["starts"], hi, side="left"))
     memmaps: dict[int, np.ndarray] = {}
     pieces, per_source = [], np.zeros(len(labels), np.int64)
-    for i in range(i0, i1):
+    for i in range(a["starts"].size):
         f = int(a["files"][i])
         if f not in memmaps:
-            memmaps[f] = np.load(token_files[f], mmap_mode="r")
+            memmaps[f] = np.load(local_file(token_files[f]), mmap_mode="r")
         s0, n = int(a["starts"][i]), int(a["lengths"][i])
         a0, a1 = max(lo, s0), min(hi, s0 + n)
         off = int(a["offsets"][i]) + (a0 - s0)
         pieces.append(memmaps[f][off : off + (a1 - a0)])
         per_source[int(a["source"][i])] += a1 - a0
     tokens = np.concatenate(pieces) if pieces else np.zeros(0, VERSION_DTYPE[version])
-    starts = np.asarray(a["starts"][i0:i1], dtype=np.int64)
+    starts = np.asarray(a["starts"], dtype=np.int64)
     doc_starts = (starts[starts >= lo] - lo).astype(np.uint64)
     sha = write_shard(out, tokens, doc_starts, version)
-    shard = {"file": out.name, "tokens": int(tokens.size), "documents": int(doc_starts.size), "sha256": sha,
-             "tokens_per_source": {labels[s]: int(v) for s, v in enumerate(per_source) if v}}
-    _write_json(done, {"plan_sha256": plan_sha, "tokens": int(tokens.size), "shard": shard})
+    shard = {"file": os.path.basename(out), "tokens": int(tokens.size), "documents": int(doc_starts.size),
+             "sha256": sha, "tokens_per_source": {labels[s]: int(v) for s, v in enumerate(per_source) if v}}
+    write_json_atomic({"plan_sha256": plan_sha, "tokens": int(tokens.size), "shard": shard}, done)
     return shard
 
 
-def _remove_stale(out: Path, keep: set[str]) -> None:
+def _remove_stale(out: str, keep: set[str]) -> None:
     """Shards of an earlier plan that this plan does not have (fewer shards now)."""
-    if not out.exists():
-        return
-    for p in out.iterdir():
-        if p.suffix in (".bin", ".idx") and p.name.startswith(SPLITS) and p.with_suffix(".bin").name not in keep:
-            p.unlink()
+    for p in list_dir(out):
+        name = os.path.basename(p.rstrip("/"))
+        stem, ext = os.path.splitext(name)
+        if ext in (".bin", ".idx") and name.startswith(SPLITS) and f"{stem}.bin" not in keep:
+            remove_file(p)
 
 
 def _manifest(name: str, spec: MixSpec, src_files: list[list[str]], plan: dict[str, Any], shards: list[dict],
@@ -330,8 +349,8 @@ def _manifest(name: str, spec: MixSpec, src_files: list[list[str]], plan: dict[s
     }
 
 
-def load_manifest(path: str | Path) -> dict[str, Any]:
+def load_manifest(path: str) -> dict[str, Any]:
     try:
-        return json.loads(Path(path).read_text(encoding="utf-8"))
+        return read_json(path)
     except (OSError, json.JSONDecodeError) as err:
         raise ConfigError(f"{path}: not a readable manifest ({err})") from None

@@ -10,13 +10,12 @@ modded-nanogpt read it as it is. ``NAME.idx`` beside it holds uint64 token offse
 from __future__ import annotations
 
 import hashlib
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from corpus_forge.io import atomic_write
+from corpus_forge.io import atomic_write, file_size, local_file, url_to_fs
 
 MAGIC = 20240520
 HEADER_INTS = 256
@@ -44,8 +43,11 @@ def version_for_vocab(vocab_size: int) -> int:
 
 
 def read_header(path: str | Path) -> ShardHeader:
-    """Parse and check the 1024-byte header (magic, version, and that the file size matches the count)."""
-    with open(path, "rb") as f:
+    """Parse and check the 1024-byte header (magic, version, and that the file size matches the count).
+
+    ``path`` may be a URL (fsspec): only the header and the size are fetched."""
+    fs, p = url_to_fs(path)
+    with fs.open(p, "rb") as f:
         raw = f.read(HEADER_BYTES)
     if len(raw) < HEADER_BYTES:
         raise ShardError(f"{path}: {len(raw)} bytes, shorter than the {HEADER_BYTES}-byte header")
@@ -57,31 +59,37 @@ def read_header(path: str | Path) -> ShardHeader:
         raise ShardError(f"{path}: unknown version {version} (1 = uint16, 2 = uint32)")
     n = int(header[2])
     expected = HEADER_BYTES + n * VERSION_DTYPE[version].itemsize
-    size = os.path.getsize(path)
+    size = file_size(path)
     if size != expected:
         raise ShardError(f"{path}: header says {n} tokens ({expected} bytes) but the file has {size} bytes")
     return ShardHeader(version, n)
 
 
 def open_tokens(path: str | Path) -> np.memmap:
-    """The shard's tokens as a read-only memmap (never the whole file in memory)."""
-    h = read_header(path)
+    """The shard's tokens as a read-only memmap (never the whole file in memory); a URL is memmapped from a
+    local copy (:func:`corpus_forge.io.local_file`)."""
+    local = local_file(path)
+    h = read_header(local)
     if h.num_tokens == 0:
         return np.zeros(0, dtype=h.dtype)  # type: ignore[return-value]
-    return np.memmap(path, dtype=h.dtype, mode="r", offset=HEADER_BYTES, shape=(h.num_tokens,))
+    return np.memmap(local, dtype=h.dtype, mode="r", offset=HEADER_BYTES, shape=(h.num_tokens,))
 
 
-def idx_path(shard: str | Path) -> Path:
-    return Path(shard).with_suffix(".idx")
+def idx_path(shard: str | Path) -> str:
+    """``NAME.idx`` beside ``NAME.bin`` (a string: local path or URL)."""
+    s = str(shard)
+    return (s[: -len(".bin")] if s.endswith(".bin") else s) + ".idx"
 
 
 def read_idx(shard: str | Path) -> np.ndarray:
-    """Document start offsets (uint64) from the ``.idx`` beside ``shard``."""
+    """Document start offsets (uint64) from the ``.idx`` beside ``shard`` (local or URL)."""
     p = idx_path(shard)
-    size = os.path.getsize(p)
-    if size % 8:
-        raise ShardError(f"{p}: {size} bytes is not a whole number of uint64 offsets")
-    return np.fromfile(p, dtype="<u8")
+    fs, q = url_to_fs(p)
+    with fs.open(q, "rb") as f:
+        raw = f.read()
+    if len(raw) % 8:
+        raise ShardError(f"{p}: {len(raw)} bytes is not a whole number of uint64 offsets")
+    return np.frombuffer(raw, dtype="<u8").copy()
 
 
 def _atomic_write(path: Path, chunks: list[bytes | memoryview]) -> None:
@@ -91,9 +99,7 @@ def _atomic_write(path: Path, chunks: list[bytes | memoryview]) -> None:
 
 
 def write_shard(path: str | Path, tokens: np.ndarray, doc_starts: np.ndarray, version: int) -> str:
-    """Write ``NAME.bin`` (header + tokens) and ``NAME.idx`` atomically; return the shard's sha256."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    """Write ``NAME.bin`` (header + tokens) and ``NAME.idx`` atomically (local or URL); return the sha256."""
     dtype = VERSION_DTYPE[version]
     toks = np.asarray(tokens)
     if toks.size and int(toks.max()) > np.iinfo(dtype).max:
@@ -111,8 +117,10 @@ def write_shard(path: str | Path, tokens: np.ndarray, doc_starts: np.ndarray, ve
 
 
 def file_sha256(path: str | Path, chunk: int = 1 << 22) -> str:
+    """sha256 of a file, local or URL, read in chunks."""
     h = hashlib.sha256()
-    with open(path, "rb") as f:
+    fs, p = url_to_fs(path)
+    with fs.open(p, "rb") as f:
         while block := f.read(chunk):
             h.update(block)
     return h.hexdigest()

@@ -10,31 +10,33 @@ tokens and documents per source and split as a table.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from corpus_forge.config import ConfigError
+from corpus_forge.io import glob, is_file
 from tokenize_bpe.pack import MANIFEST, SPLITS, load_manifest
 from tokenize_bpe.shards import ShardError, file_sha256, idx_path, open_tokens, read_header, read_idx
 
 
-def find_manifests(folder: str | Path) -> list[Path]:
-    d = Path(folder)
-    if (d / MANIFEST).is_file():
-        return [d / MANIFEST]
-    found = sorted(d.glob(f"*/{MANIFEST}"))
+def find_manifests(folder: str) -> list[str]:
+    """``DIR/manifest.json``, else every ``DIR/*/manifest.json`` (local paths or URLs)."""
+    d = str(folder).rstrip("/")
+    if is_file(f"{d}/{MANIFEST}"):
+        return [f"{d}/{MANIFEST}"]
+    found = glob(f"{d}/*/{MANIFEST}")
     if not found:
         raise ConfigError(f"{d}: no {MANIFEST} here or in its subfolders (a corpus-forge pack --out folder?)")
     return found
 
 
-def verify_shard(folder: Path, rec: dict[str, Any], version: int, eot: int | None) -> list[str]:
+def verify_shard(folder: str, rec: dict[str, Any], version: int, eot: int | None) -> list[str]:
     """Problems of one shard against its manifest record (empty: all good)."""
-    path = folder / rec["file"]
-    if not path.is_file():
+    path = f"{folder}/{rec['file']}"
+    if not is_file(path):
         return [f"{path}: missing"]
     try:
         header = read_header(path)
@@ -65,7 +67,7 @@ def verify_shard(folder: Path, rec: dict[str, Any], version: int, eot: int | Non
     return problems
 
 
-def verify(folder: str | Path, sample_tokens: int = 64) -> list[str]:
+def verify(folder: str, sample_tokens: int = 64) -> list[str]:
     problems: list[str] = []
     for mpath in find_manifests(folder):
         m = load_manifest(mpath)
@@ -74,27 +76,28 @@ def verify(folder: str | Path, sample_tokens: int = 64) -> list[str]:
             total = sum(r["tokens"] for r in m["shards"] if r["split"] == split)
             if total != m.get(f"{split}_tokens", total):
                 problems.append(f"{mpath}: {split} shards hold {total} tokens, manifest says {m[f'{split}_tokens']}")
+        mix_dir = os.path.dirname(mpath)
         for rec in m["shards"]:
-            problems += verify_shard(mpath.parent, rec, m["version"], eot)
+            problems += verify_shard(mix_dir, rec, m["version"], eot)
         ok = not problems
-        print(f"{mpath.parent}: {len(m['shards'])} shard(s), {m['train_tokens']:,} train + {m['val_tokens']:,} val "
+        print(f"{mix_dir}: {len(m['shards'])} shard(s), {m['train_tokens']:,} train + {m['val_tokens']:,} val "
               f"tokens — {'ok' if ok else 'MISMATCH'}")
-        if m["shards"] and (mpath.parent / m["shards"][0]["file"]).is_file():
-            print("  sample:", repr(_decode_sample(mpath.parent / m["shards"][0]["file"], m, sample_tokens)))
+        if m["shards"] and is_file(f"{mix_dir}/{m['shards'][0]['file']}"):
+            print("  sample:", repr(_decode_sample(f"{mix_dir}/{m['shards'][0]['file']}", m, sample_tokens)))
     return problems
 
 
-def _decode_sample(shard: Path, manifest: dict[str, Any], n: int) -> str:
+def _decode_sample(shard: str, manifest: dict[str, Any], n: int) -> str:
     try:
         from tokenize_bpe.encode import hf_tokenizer
 
-        tok = hf_tokenizer(Path(manifest["tokenizer"]["path"]) / "tokenizer.json")
+        tok = hf_tokenizer(f"{manifest['tokenizer']['path'].rstrip('/')}/tokenizer.json")
         return tok.decode([int(t) for t in open_tokens(shard)[:n]], skip_special_tokens=False)
     except Exception as err:  # a sample is a courtesy: verification does not depend on the tokenizer
         return f"(cannot decode: {err})"
 
 
-def stats_rows(folder: str | Path) -> list[dict[str, Any]]:
+def stats_rows(folder: str) -> list[dict[str, Any]]:
     rows = []
     for mpath in find_manifests(folder):
         m = load_manifest(mpath)
@@ -107,7 +110,7 @@ def stats_rows(folder: str | Path) -> list[dict[str, Any]]:
     return rows
 
 
-def print_stats(folder: str | Path) -> None:
+def print_stats(folder: str) -> None:
     from rich.console import Console
     from rich.table import Table
 

@@ -12,25 +12,40 @@ tokenizer-independent: bits per byte on the fixed texts.
 
 Writes ``DIR/results.csv`` (one row per run), ``DIR/results.md`` (mean ± std per mix and evaluation text;
 per pair of mixes the paired differences by seed, their mean ± std, paired t-test and Welch p-values;
-ranking), ``DIR/loss.png`` (validation loss per mix, seeds shaded) and ``DIR/bpb.png``.
+ranking), ``DIR/loss.png`` (validation loss per mix, seeds shaded) and ``DIR/bpb.png``. ``DIR``, the mixes
+and the evaluation texts may be fsspec URLs (``s3://bucket/ablation``).
 """
 
 from __future__ import annotations
 
 import csv
+import fnmatch
 import io
 import itertools
 import json
 import math
 import os
-import shutil
 from pathlib import Path
 from typing import Any
 
 from pydantic import Field, model_validator
 
 from corpus_forge.config import ConfigError, StageConfig, load_yaml, validate
-from corpus_forge.io import atomic_path, atomic_write
+from corpus_forge.io import (
+    atomic_path,
+    file_size,
+    is_dir,
+    is_file,
+    is_url,
+    list_dir,
+    make_dirs,
+    path_exists,
+    read_text,
+    remove_file,
+    remove_tree,
+    url_to_fs,
+    write_text_atomic,
+)
 from corpus_forge.stage import Partition, PartitionResult, RunContext, Stage, safe_key
 from corpus_forge.stats import Counters
 from train_smoke.config import ModelSize, TrainConfig
@@ -66,8 +81,18 @@ class AblateConfig(StageConfig):
         return self
 
 
-def _is_mix(path: Path) -> bool:
-    return path.is_dir() and any(path.glob("train-*.bin"))
+def _is_mix(path: str) -> bool:
+    """A packed mix dir (local or URL): ``train-*.bin`` directly inside."""
+    return is_dir(path) and any(fnmatch.fnmatchcase(os.path.basename(p), "train-*.bin") for p in list_dir(path))
+
+
+def _resolved(path: str) -> str:
+    """A local path resolved (absolute, symlinks followed); a URL as it is, less a trailing slash."""
+    return path.rstrip("/") if is_url(path) else str(Path(path).resolve())
+
+
+def _name(path: str) -> str:
+    return os.path.basename(_resolved(path))
 
 
 class AblateStage(Stage):
@@ -75,7 +100,6 @@ class AblateStage(Stage):
     Config = AblateConfig
     help = "train one model per (mix, seed) at equal tokens; results.csv/md, loss.png, bpb.png"
     writes_documents = False
-    local_output_only = True
     inputs_metavar = "ABLATION"
     inputs_help = "an ablation YAML (its keys are this step's options), or pack output dirs (every mix in them)"
     config: AblateConfig
@@ -96,8 +120,11 @@ class AblateStage(Stage):
                     raise ConfigError(f"{path}: expected a mapping (mixes, seeds, model, tokens, ...)")
                 base = Path(path).parent
 
-                def near(v: str, base: Path = base) -> str:  # relative paths: beside the YAML when there
-                    return str((base / v).resolve()) if not Path(v).is_absolute() and (base / v).exists() else v
+                def near(v: str, base: Path = base, remote: bool = is_url(path)) -> str:
+                    """A relative local path: beside the YAML when there (URLs, and beside a remote YAML: as given)."""
+                    if remote or is_url(v) or Path(v).is_absolute() or not (base / v).exists():
+                        return v
+                    return str((base / v).resolve())
 
                 merged.update(data)
                 if isinstance(data.get("mixes"), dict):
@@ -116,27 +143,27 @@ class AblateStage(Stage):
 
     def check(self) -> None:
         for path in self.config.eval or []:
-            if not Path(path).is_file():
+            if not is_file(path):
                 raise ConfigError(f"ablate.eval: evaluation text not found: {path}")
 
     def mix_dirs(self, inputs: list[str]) -> dict[str, str]:
         """{mix name: dir}: the configured mixes (relative names looked up in the input dirs too), or every
         packed mix in the input dirs."""
-        dirs = [Path(p) for p in inputs if not p.endswith((".yaml", ".yml"))]
+        dirs = [str(p) for p in inputs if not p.endswith((".yaml", ".yml"))]
         if not self.config.mixes:
-            found = {d.resolve().name: str(d.resolve()) for d in dirs if _is_mix(d)}
-            found.update({m.name: str(m.resolve()) for d in dirs if d.is_dir() for m in sorted(d.iterdir())
-                          if _is_mix(m)})
+            found = {_name(d): _resolved(d) for d in dirs if _is_mix(d)}
+            found.update({_name(m): _resolved(m) for d in dirs if is_dir(d) for m in list_dir(d) if _is_mix(m)})
             if not found:
                 raise ConfigError(f"ablate: no mixes given and no packed mix dirs in {inputs}")
             return found
         out = {}
         for name, path in self.config.mixes.items():
-            cands = [Path(path)] + [d / path for d in dirs if not Path(path).is_absolute()]
+            relative = not is_url(path) and not os.path.isabs(path)
+            cands = [path] + [os.path.join(d, path) for d in dirs if relative]
             hit = next((c for c in cands if _is_mix(c)), None)
             if hit is None:
                 raise ConfigError(f"ablate.mixes.{name}: {path} is not a packed mix dir (no train-*.bin)")
-            out[name] = str(hit.resolve())
+            out[name] = _resolved(hit)
         return out
 
     def inputs_identity(self) -> dict[str, Any]:
@@ -144,9 +171,13 @@ class AblateStage(Stage):
         or a text changed redoes the ablation instead of reusing runs on the old data."""
         from tokenize_bpe.shards import file_sha256
 
-        mixes = {m: file_sha256(Path(d) / "manifest.json") if (Path(d) / "manifest.json").exists()
-                 else sorted((p.name, p.stat().st_size) for p in Path(d).glob("*.bin"))
-                 for m, d in self._mixes.items()}
+        def identity(d: str) -> Any:
+            manifest = os.path.join(d, "manifest.json")
+            if path_exists(manifest):
+                return file_sha256(manifest)
+            return sorted((os.path.basename(p), file_size(p)) for p in list_dir(d) if p.endswith(".bin"))
+
+        mixes = {m: identity(d) for m, d in self._mixes.items()}
         return {"mixes": mixes, "eval": {p: file_sha256(p) for p in self.config.eval or []}}
 
     def partitions(self, inputs: list[str]) -> list[Partition]:
@@ -179,24 +210,28 @@ class AblateStage(Stage):
     def process(self, part: Partition, ctx: dict[str, Any]) -> PartitionResult:
         """One training run in ``OUT/_work/runs/<key>`` (resumed from its checkpoint when an earlier attempt
         died; the runner clears the work folder when the mixes change), then moved to ``OUT/runs/<key>``."""
-        from train_smoke.train import CHECKPOINT, train
+        from train_smoke.train import CHECKPOINT, METRICS, SUMMARY, train
 
         tcfg = self.run_config(part, ctx["work_dir"], ctx["threads"])
         summary = train(tcfg)
-        work, final = Path(tcfg.out), Path(ctx["runs_dir"]) / part.key
-        final.mkdir(parents=True, exist_ok=True)
-        keep = ["metrics.jsonl", "summary.json"] + ([CHECKPOINT] if self.config.keep_checkpoints else [])
+        work, final = tcfg.out, os.path.join(ctx["runs_dir"], part.key)
+        make_dirs(final)
+        keep = [METRICS, SUMMARY] + ([CHECKPOINT] if self.config.keep_checkpoints else [])
+        fs, _ = url_to_fs(work)
+        # Copy, then drop the checkpoint, then the rest: a run killed at any point here is either resumed at
+        # its last step (checkpoint and metrics still in the work folder) or trained again from the start
+        # (checkpoint gone), never left with partial metrics.
         for name in keep:
-            os.replace(work / name, final / name)
-        shutil.rmtree(work)
-        summary = {**summary, "mix": part.meta["mix"], "run_dir": str(final)}
+            fs.copy(url_to_fs(os.path.join(work, name))[1], url_to_fs(os.path.join(final, name))[1])
+        remove_file(os.path.join(work, CHECKPOINT))
+        remove_tree(work)
+        summary = {**summary, "mix": part.meta["mix"], "run_dir": final}
         return PartitionResult(kept=None, removed=None, counters=Counters(extra={"runs": [summary]}))
 
     def finalize(self, run: RunContext, counters: Counters, markers: list[dict[str, Any]]) -> dict[str, Any]:
         runs = sorted((r for m in markers for r in m.get("runs", [])), key=lambda r: (r["mix"], r["seed"]))
         order = list(self.config.mixes) or sorted({r["mix"] for r in runs})
-        out = Path(run.out_dir)
-        write_results(runs, order, out)
+        write_results(runs, order, run.out_dir)
         return {"ablation": {"runs": len(runs), "mixes": order, "seeds": self.config.seeds,
                              "tokens": self.config.tokens, "model": self.config.model,
                              "mean_val_bpb": {m: _mean([r["val_bpb"] for r in runs if r["mix"] == m])
@@ -315,9 +350,11 @@ def results_markdown(runs: list[dict[str, Any]], order: list[str]) -> str:
 
 def _val_curve(run_dir: str) -> tuple[list[int], list[float]]:
     steps, losses = [], []
-    path = Path(run_dir) / "metrics.jsonl"
-    if path.exists():
-        for line in path.read_text().splitlines():
+    path = os.path.join(run_dir, "metrics.jsonl")
+    if path_exists(path):
+        for line in read_text(path).splitlines():
+            if not line.strip():
+                continue
             row = json.loads(line)
             if "val_loss" in row:
                 steps.append(row["step"])
@@ -325,7 +362,7 @@ def _val_curve(run_dir: str) -> tuple[list[int], list[float]]:
     return steps, losses
 
 
-def plot_loss(runs: list[dict[str, Any]], order: list[str], path: Path) -> None:
+def plot_loss(runs: list[dict[str, Any]], order: list[str], path: str | Path) -> None:
     """Validation loss against tokens per mix: the mean over seeds, min-max over seeds shaded."""
     import matplotlib
 
@@ -355,7 +392,7 @@ def plot_loss(runs: list[dict[str, Any]], order: list[str], path: Path) -> None:
     plt.close(fig)
 
 
-def plot_bpb(runs: list[dict[str, Any]], order: list[str], path: Path) -> None:
+def plot_bpb(runs: list[dict[str, Any]], order: list[str], path: str | Path) -> None:
     """Final bits per byte per mix and evaluation text, bars at the mean, error bars one std."""
     import matplotlib
 
@@ -384,22 +421,18 @@ def plot_bpb(runs: list[dict[str, Any]], order: list[str], path: Path) -> None:
     plt.close(fig)
 
 
-def write_results(runs: list[dict[str, Any]], order: list[str], out: Path) -> None:
-    """results.csv, results.md, loss.png, bpb.png in ``out``."""
+def write_results(runs: list[dict[str, Any]], order: list[str], out: str | Path) -> None:
+    """results.csv, results.md, loss.png, bpb.png in ``out`` (a local folder or a URL)."""
+    out = str(out)
     rows = results_rows(runs)
     cols = list(dict.fromkeys(k for r in rows for k in r))
     buf = io.StringIO()
     w = csv.DictWriter(buf, fieldnames=cols)
     w.writeheader()
     w.writerows(rows)
-    _write_atomic(out / "results.csv", buf.getvalue())
-    _write_atomic(out / "results.md", results_markdown(runs, order))
+    write_text_atomic(os.path.join(out, "results.csv"), buf.getvalue())
+    write_text_atomic(os.path.join(out, "results.md"), results_markdown(runs, order))
     for name, plot in (("loss.png", plot_loss), ("bpb.png", plot_bpb)):
-        with atomic_path(out / name) as tmp:
+        with atomic_path(os.path.join(out, name)) as tmp:
             plot(runs, order, tmp)
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    with atomic_write(path, "w") as f:
-        f.write(text)
 

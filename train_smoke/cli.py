@@ -16,6 +16,7 @@ examples:
   corpus-forge train --shards shards/curated --out runs/curated --max-steps 200       # CPU smoke run
   corpus-forge train --shards shards/curated --out runs/curated --max-steps 200 --resume  # after a kill: same curve
   corpus-forge train --shards shards/curated --out runs/gpt2 --model gpt2-124m --tokens 1000000000 --device cuda
+  corpus-forge train --shards s3://bucket/shards/curated --out s3://bucket/runs/curated --max-steps 200  # object store
 """
 
 
@@ -33,7 +34,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 def config_from(args: argparse.Namespace) -> TrainConfig:
     """The run's :class:`TrainConfig` from ``--config`` and the flags (an unknown key is one error naming it)."""
     opts: dict[str, Any] = config_from_args(args, options_from_args(TrainConfig, args))
-    return validate(TrainConfig, opts, args.config or "train")
+    return validate(TrainConfig, opts, args.config or "train")  # paths stay strings: URLs are kept as given
 
 
 def main(args: argparse.Namespace) -> int:

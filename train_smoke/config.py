@@ -32,8 +32,10 @@ _DIR, _FILE = {"metavar": "DIR"}, {"metavar": "FILE"}
 class TrainConfig(StageConfig):
     """Every option of ``corpus-forge train`` (YAML keys = flag names with ``_``)."""
 
-    shards: str = Field(json_schema_extra=_DIR, description="packed mix dir (train-*.bin, val-*.bin, manifest.json)")
-    out: str = Field(json_schema_extra=_DIR, description="output dir: metrics.jsonl, summary.json, ckpt.pt")
+    shards: str = Field(json_schema_extra=_DIR,
+                        description="packed mix dir, local or URL (train-*.bin, val-*.bin, manifest.json)")
+    out: str = Field(json_schema_extra=_DIR,
+                     description="output dir, local or URL (s3://...): metrics.jsonl, summary.json, ckpt.pt")
     model: ModelSize = Field("tiny", description="model size")
     block_size: int | None = Field(None, ge=8, description="context length; none = the size's")
     batch_size: int = Field(8, ge=1, description="sequences per micro-batch")
@@ -61,7 +63,8 @@ class TrainConfig(StageConfig):
     checkpoint_every: int = Field(500, ge=1, description="steps between checkpoints (one more at the end)")
     log_every: int = Field(10, ge=1, description="steps between metrics.jsonl rows")
     resume: bool = Field(False, description="continue from OUT/ckpt.pt (same loss curve)")
-    tokenizer: str | None = Field(None, description="tokenizer.json or its dir; none = the mix manifest's")
+    tokenizer: str | None = Field(None,
+                                  description="tokenizer.json or its dir (local or URL); none = the mix manifest's")
     threads: int | None = Field(None, ge=1, description="torch CPU threads; none = torch's default")
     progress: bool = Field(True, description="show a progress bar")
 

@@ -6,31 +6,42 @@ targets shifted by one). The window starts are every ``block_size`` tokens throu
 ``align_docs``, every ``block_size`` tokens from each document start (each document's first window begins at
 its ``<|endoftext|>``). Epoch ``e`` visits all windows once in a permutation drawn from ``(seed, e)``, so
 batch ``k`` is a pure function of ``(seed, k)``: resuming at step ``k`` needs the step number only.
+
+A mix dir may be a local path or an fsspec URL (``s3://bucket/mix``): a remote shard is memmapped from a
+local copy (:func:`corpus_forge.io.local_file`, downloaded once per version of the file).
 """
 
 from __future__ import annotations
 
-import json
+import fnmatch
+import os
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from tokenize_bpe.shards import open_tokens, read_idx
+from corpus_forge.io import list_dir, path_exists, read_json
+from tokenize_bpe.shards import idx_path, open_tokens, read_idx
 
 
-def mix_shards(mix_dir: str | Path, split: str) -> list[Path]:
-    """The mix's ``{split}-*.bin`` shards in order."""
-    paths = sorted(Path(mix_dir).glob(f"{split}-*.bin"))
+def shard_files(mix_dir: str | Path, split: str) -> list[str]:
+    """The ``{split}-*.bin`` files directly in ``mix_dir`` (local or URL), sorted; none when it is not there."""
+    pattern = f"{split}-*.bin"
+    return [p for p in list_dir(str(mix_dir)) if fnmatch.fnmatchcase(os.path.basename(p), pattern)]
+
+
+def mix_shards(mix_dir: str | Path, split: str) -> list[str]:
+    """The mix's ``{split}-*.bin`` shards in order (paths spelled as ``mix_dir`` is: local, or URLs)."""
+    paths = shard_files(mix_dir, split)
     if not paths:
         raise FileNotFoundError(f"{mix_dir}: no {split}-*.bin shards (is it a packed mix dir?)")
     return paths
 
 
 def read_manifest(mix_dir: str | Path) -> dict:
-    """``manifest.json`` of a mix dir, or {} when absent."""
-    p = Path(mix_dir) / "manifest.json"
-    return json.loads(p.read_text()) if p.exists() else {}
+    """``manifest.json`` of a mix dir (local or URL), or {} when absent."""
+    p = os.path.join(str(mix_dir), "manifest.json")
+    return read_json(p) if path_exists(p) else {}
 
 
 def window_starts(n_tokens: int, block_size: int, doc_starts: np.ndarray | None) -> np.ndarray:
@@ -55,10 +66,11 @@ class TrainBatches:
     def __init__(self, mix_dir: str | Path, block_size: int, batch_size: int, seed: int,
                  align_docs: bool = True) -> None:
         self.block_size, self.batch_size, self.seed = block_size, batch_size, seed
-        self.tokens = [open_tokens(p) for p in mix_shards(mix_dir, "train")]
+        shards = mix_shards(mix_dir, "train")
+        self.tokens = [open_tokens(p) for p in shards]
         shard_ids, starts = [], []
-        for i, (path, toks) in enumerate(zip(mix_shards(mix_dir, "train"), self.tokens, strict=True)):
-            docs = read_idx(path) if align_docs and path.with_suffix(".idx").exists() else None
+        for i, (path, toks) in enumerate(zip(shards, self.tokens, strict=True)):
+            docs = read_idx(path) if align_docs and path_exists(str(idx_path(path))) else None
             s = window_starts(len(toks), block_size, docs)
             shard_ids.append(np.full(len(s), i, dtype=np.int32))
             starts.append(s)

@@ -18,11 +18,15 @@ import contextlib
 import gzip
 import json
 import math
+import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import fsspec
 import torch
 import torch.nn.functional as F
+
+from corpus_forge.io import is_dir, local_file, path_exists
 
 EVAL_DIR = Path(__file__).with_name("eval_texts")
 HELLASWAG_FILE = EVAL_DIR / "hellaswag_val_500.jsonl.gz"
@@ -34,38 +38,41 @@ Autocast = Callable[[], contextlib.AbstractContextManager]
 
 
 def text_name(path: str | Path) -> str:
-    """``wikitext2_test.txt.gz`` -> ``wikitext2_test`` (the file stem without .gz / .txt)."""
-    name = Path(path).name
+    """``wikitext2_test.txt.gz`` -> ``wikitext2_test`` (the file stem without .gz / .txt; local or URL)."""
+    name = os.path.basename(str(path).rstrip("/"))
     for suffix in (".gz", ".txt"):
         name = name.removesuffix(suffix)
     return name
 
 
 def read_text(path: str | Path) -> str:
-    p = Path(path)
-    with (gzip.open(p, "rt", encoding="utf-8") if p.suffix == ".gz" else open(p, encoding="utf-8")) as f:
+    """A UTF-8 text file (gzipped when its name ends in ``.gz``), local or URL, with universal newlines."""
+    p = str(path)
+    with fsspec.open(p, "rt", encoding="utf-8", compression="gzip" if p.endswith(".gz") else None) as f:
         return f.read()
 
 
 def eval_texts(paths: list[str] | None = None) -> dict[str, str]:
-    """{name: text} of the given files, or of the shipped ``eval_texts/*.txt.gz`` when none are given."""
-    files = [Path(p) for p in paths] if paths else sorted(EVAL_DIR.glob("*.txt.gz"))
+    """{name: text} of the given files (local or URLs), or of the shipped ``eval_texts/*.txt.gz`` when none
+    are given."""
+    files = [str(p) for p in paths] if paths else [str(p) for p in sorted(EVAL_DIR.glob("*.txt.gz"))]
     texts = {text_name(p): read_text(p) for p in files}
     if len(texts) != len(files):
-        raise ValueError(f"evaluation texts with the same name: {[str(p) for p in files]}")
+        raise ValueError(f"evaluation texts with the same name: {files}")
     return texts
 
 
 def load_tokenizer(path: str | Path) -> tuple[Encode, int, int]:
-    """(encode, id of ``<|endoftext|>``, vocab size) of a Hugging Face ``tokenizer.json`` (or a dir holding it)."""
+    """(encode, id of ``<|endoftext|>``, vocab size) of a Hugging Face ``tokenizer.json`` (or a dir holding it),
+    local or URL."""
     from tokenizers import Tokenizer
 
-    p = Path(path)
-    if p.is_dir():
-        p = p / "tokenizer.json"
-    if not p.exists():
+    p = str(path)
+    if is_dir(p):
+        p = os.path.join(p, "tokenizer.json")
+    if not path_exists(p):
         raise FileNotFoundError(f"tokenizer not found: {p}")
-    tok = Tokenizer.from_file(str(p))
+    tok = Tokenizer.from_file(local_file(p))
     eot = tok.token_to_id(EOT)
     if eot is None:
         eot = tok.get_vocab_size() - 1

@@ -8,13 +8,20 @@ steps and at the end) holds model, optimizer, step and RNG state, and loads with
 ``resume`` continues the same loss curve (the data order is a function of (seed, step), see ``data.py``).
 Writes ``OUT/metrics.jsonl`` (step, loss, lr, tokens_per_second, mfu; val_loss at evaluation steps) and
 ``OUT/summary.json`` (see CONTRACT.md).
+
+Every path may be an fsspec URL: ``OUT`` on an object store (``s3://bucket/run``) gets whole objects only
+(the checkpoint and summary are uploaded when written; metrics.jsonl, which an object store cannot append to,
+is rewritten at every checkpoint and at the end; a local metrics.jsonl grows row by row, for ``tail -f``),
+and the shards, tokenizer and evaluation texts may be read from URLs.
 """
 
 from __future__ import annotations
 
 import contextlib
+import io
 import json
 import math
+import os
 import time
 from pathlib import Path
 from typing import Any
@@ -22,13 +29,16 @@ from typing import Any
 import torch
 
 from corpus_forge.config import ConfigError
-from corpus_forge.io import atomic_write
+from corpus_forge.io import atomic_write, is_url, make_dirs, path_exists, read_bytes, read_text, write_text_atomic
 from train_smoke import evaluate
 from train_smoke.config import CURVE_KEYS, DEFAULT_LR, TrainConfig
 from train_smoke.data import TrainBatches, read_manifest, val_windows
 from train_smoke.model import GPT, config_for, peak_flops
 
 CHECKPOINT = "ckpt.pt"
+METRICS = "metrics.jsonl"
+SUMMARY = "summary.json"
+
 
 def resolve_device(name: str) -> str:
     if name == "auto":
@@ -38,16 +48,31 @@ def resolve_device(name: str) -> str:
     return name
 
 
-def find_tokenizer(cfg: TrainConfig, manifest: dict[str, Any]) -> Path:
-    """``--tokenizer``, else the mix manifest's ``tokenizer`` (absolute, or relative to the mix dir or cwd)."""
+def _url_parent(url: str) -> str | None:
+    """``s3://bucket/a/mix`` -> ``s3://bucket/a``; None at the bucket (or host) itself."""
+    head = url.rstrip("/").rpartition("/")[0]
+    return head if "://" in head and not head.endswith(":/") else None
+
+
+def find_tokenizer(cfg: TrainConfig, manifest: dict[str, Any]) -> str:
+    """``--tokenizer``, else the mix manifest's ``tokenizer`` (absolute or a URL, or relative to the cwd, the
+    mix dir or its parent)."""
     tok = cfg.tokenizer or manifest.get("tokenizer")
     if isinstance(tok, dict):
         tok = tok.get("path")
     if not tok:
         raise ConfigError(f"tokenizer: {cfg.shards}/manifest.json names none; pass --tokenizer DIR")
-    for p in (Path(tok), Path(cfg.shards) / tok, Path(cfg.shards).parent / tok):
-        if p.exists():
-            return p
+    tok, shards = str(tok), str(cfg.shards)
+    cands = [tok]
+    if not is_url(tok) and not os.path.isabs(tok):
+        if is_url(shards):
+            parent = _url_parent(shards)
+            cands += [f"{shards.rstrip('/')}/{tok}"] + ([f"{parent}/{tok}"] if parent else [])
+        else:
+            cands += [str(Path(shards) / tok), str(Path(shards).parent / tok)]
+    for p in cands:
+        if path_exists(p):
+            return p if is_url(p) else str(Path(p))
     raise ConfigError(f"tokenizer: {tok} not found")
 
 
@@ -59,17 +84,26 @@ def lr_at(step: int, peak: float, warmup: int, total: int, min_ratio: float) -> 
     return peak * (min_ratio + (1 - min_ratio) * 0.5 * (1 + math.cos(math.pi * progress)))
 
 
-def _save(path: Path, state: dict[str, Any]) -> None:
+def _save(path: str, state: dict[str, Any]) -> None:
     with atomic_write(path) as f:
         torch.save(state, f)
 
 
-def _metrics_upto(path: Path, step: int) -> None:
-    """Drop metrics.jsonl rows past ``step`` (logged after the checkpoint a resumed run starts from)."""
-    if not path.exists():
-        return
-    rows = [ln for ln in path.read_text().splitlines() if ln.strip() and json.loads(ln)["step"] <= step]
-    path.write_text("".join(r + "\n" for r in rows))
+def _load(path: str, device: str) -> dict[str, Any]:
+    """A checkpoint, local or URL (an object is fetched whole: torch seeks all over the file)."""
+    src: Any = path if not is_url(path) else io.BytesIO(read_bytes(path))
+    return torch.load(src, map_location=device, weights_only=True)
+
+
+def _metrics_upto(path: str, step: int) -> list[str]:
+    """The metrics.jsonl rows up to ``step`` (not those logged after the checkpoint a resumed run starts from)."""
+    if not path_exists(path):
+        return []
+    return [ln for ln in read_text(path).splitlines() if ln.strip() and json.loads(ln)["step"] <= step]
+
+
+def _write_rows(path: str, rows: list[str]) -> None:
+    write_text_atomic(path, "".join(r + "\n" for r in rows))
 
 
 class _Bar:
@@ -98,8 +132,9 @@ class _Bar:
 def train(cfg: TrainConfig) -> dict[str, Any]:
     """Train on ``cfg.shards`` into ``cfg.out``; return the summary (also written to summary.json)."""
     t_start = time.perf_counter()
-    out = Path(cfg.out)
-    out.mkdir(parents=True, exist_ok=True)
+    out = str(cfg.out)
+    remote_out = is_url(out)
+    make_dirs(out)
     device = resolve_device(cfg.device)
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
@@ -142,9 +177,10 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
                                            fused=device == "cuda")
     curve = {k: getattr(cfg, k) for k in CURVE_KEYS} | {"max_steps": max_steps, "vocab_size": vocab_size}
     step, train_seconds = 0, 0.0
-    ckpt_path, metrics_path = out / CHECKPOINT, out / "metrics.jsonl"
-    if cfg.resume and ckpt_path.exists():
-        ck = torch.load(ckpt_path, map_location=device, weights_only=True)
+    ckpt_path, metrics_path = os.path.join(out, CHECKPOINT), os.path.join(out, METRICS)
+    rows: list[str] = []  # metrics.jsonl, kept whole: an object store cannot append
+    if cfg.resume and path_exists(ckpt_path):
+        ck = _load(ckpt_path, device)
         changed = [k for k in curve if ck["curve"].get(k) != curve[k]]
         if changed:
             was = ", ".join(f"{k}={ck['curve'].get(k)}" for k in changed)
@@ -156,15 +192,16 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
         if device == "cuda" and "cuda_rng" in ck:
             torch.cuda.set_rng_state(ck["cuda_rng"])
         step, train_seconds = int(ck["step"]), float(ck["train_seconds"])
-        _metrics_upto(metrics_path, step)
-    else:
-        metrics_path.write_text("")
+        rows = _metrics_upto(metrics_path, step)
+    _write_rows(metrics_path, rows)
     compile_on = cfg.compile if cfg.compile is not None else device == "cuda"
     fwd = torch.compile(model) if compile_on else model
     flops_per_token = model.flops_per_token()
     peak = peak_flops(torch.cuda.get_device_name()) if device == "cuda" else None
 
     def save() -> None:
+        if remote_out:  # the rows first: a resumed run drops those past the checkpoint, but cannot invent any
+            _write_rows(metrics_path, rows)
         state = {"model": model.state_dict(), "optimizer": optimizer.state_dict(), "step": step,
                  "train_seconds": train_seconds, "rng": torch.get_rng_state(), "curve": curve,
                  "config": cfg.model_dump(mode="json"), "model_config": vars(gcfg)}
@@ -178,12 +215,13 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
         model.train()
         return loss
 
-    mix = manifest.get("mix") or manifest.get("name") or Path(cfg.shards).resolve().name
+    mix = manifest.get("mix") or manifest.get("name") or (
+        os.path.basename(str(cfg.shards).rstrip("/")) if is_url(cfg.shards) else Path(cfg.shards).resolve().name)
     bar = _Bar(cfg.progress, max_steps, step, f"{mix} seed {cfg.seed}")
     last_val: float | None = None
     t_log, tokens_since = time.perf_counter(), 0
     model.train()
-    with open(metrics_path, "a") as log:
+    with contextlib.nullcontext() if remote_out else open(metrics_path, "a") as log:
         while step < max_steps:
             t0 = time.perf_counter()
             lr = lr_at(step, peak_lr, warmup, max_steps, cfg.min_lr_ratio)
@@ -216,8 +254,10 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
                 if is_eval:
                     last_val = validate()
                     row["val_loss"] = round(last_val, 6)
-                log.write(json.dumps(row) + "\n")
-                log.flush()
+                rows.append(json.dumps(row))
+                if log is not None:  # local: the file grows row by row (tail -f)
+                    log.write(rows[-1] + "\n")
+                    log.flush()
                 bar.update(step, f"loss {train_loss:.3f}  {tps:,.0f} tok/s")
                 t_log, tokens_since = time.perf_counter(), 0
             else:
@@ -241,5 +281,7 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
         "lr": peak_lr, "batch_size": cfg.batch_size, "block_size": T, "grad_accum": cfg.grad_accum,
         "vocab_size": vocab_size, "shards": str(cfg.shards), "tokenizer": str(tok_path),
     }
-    (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    if remote_out:
+        _write_rows(metrics_path, rows)
+    write_text_atomic(os.path.join(out, SUMMARY), json.dumps(summary, indent=2) + "\n")
     return summary

@@ -17,6 +17,8 @@ import os
 import threading
 from typing import Any
 
+from corpus_forge.io import local_file, path_exists
+
 TRAIN_PACKAGE = "fasttext-numpy2-wheel"
 REINSTALL = "pip install --force-reinstall --no-deps fasttext-numpy2-wheel==0.9.2"
 _PROVIDERS = ("fasttext-numpy2-wheel", "fasttext-predict", "fasttext")
@@ -80,10 +82,10 @@ def load_model(path: str) -> Any:
     with _lock:
         model = _models.get(path)
         if model is None:
-            if not os.path.exists(path):
+            if not path_exists(path):
                 raise FileNotFoundError(f"fastText model not found: {path}")
             fasttext = import_fasttext()
-            model = fasttext.load_model(path)
+            model = fasttext.load_model(local_file(path))
             _models[path] = model
         return model
 

@@ -23,7 +23,7 @@ import numpy as np
 from pydantic import Field
 
 from corpus_forge.config import StageConfig
-from corpus_forge.io import atomic_path, write_json_atomic
+from corpus_forge.io import atomic_path, file_size, local_file, make_dirs, remove_file, write_json_atomic
 from corpus_forge.text_sources import iter_documents
 from filters.quality import NEGATIVE, POSITIVE, preprocess
 from filters.support.fasttext_backend import import_fasttext, predict
@@ -158,7 +158,7 @@ def train(positive: list[str], negative: list[str], out_dir: str, cfg: TrainConf
         raise ValueError(f"too little data to train and evaluate: {len(pos)} positive and {len(neg)} "
                          f"negative chunks of >= {cfg.min_chars} characters")
     rng.shuffle(train_set)
-    os.makedirs(out_dir, exist_ok=True)
+    make_dirs(out_dir)
     hp = {k: getattr(cfg, k) for k in ("epoch", "lr", "wordNgrams", "dim", "minCount", "bucket", "loss",
                                        "thread", "seed")}
     with tempfile.TemporaryDirectory() as tmp:
@@ -176,9 +176,9 @@ def train(positive: list[str], negative: list[str], out_dir: str, cfg: TrainConf
                 ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
             hp["lr"] = pool.submit(_fit, train_file, hp, quant, tmp_model).result()
     for stale in ("model.ftz", "model.bin"):
-        if stale != name and os.path.exists(os.path.join(out_dir, stale)):
-            os.remove(os.path.join(out_dir, stale))
-    model = fasttext.load_model(model_path)
+        if stale != name:
+            remove_file(os.path.join(out_dir, stale))
+    model = fasttext.load_model(local_file(model_path))
 
     y = np.array([lab == POSITIVE for lab, _ in test])
     labels, probs = predict(model, [preprocess(t) for _, t in test], k=-1)
@@ -201,7 +201,7 @@ def train(positive: list[str], negative: list[str], out_dir: str, cfg: TrainConf
             "threshold": 0.5,
         },
         "hyperparameters": {**hp, "quantize": cfg.quantize, "cutoff": cfg.cutoff if cfg.quantize else None},
-        "model_bytes": os.path.getsize(model_path),
+        "model_bytes": file_size(model_path),
         "seconds": round(time.perf_counter() - t0, 2),
     }
     write_json_atomic(stats, os.path.join(out_dir, "stats.json"))

@@ -5,28 +5,13 @@ from __future__ import annotations
 
 import itertools
 import json
-import os
 from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
+from demo_run_helpers import RECIPE, run_demo
 
-from corpus_forge.recipe import build_steps, load_recipe, run_recipe
-
-REPO = Path(__file__).resolve().parents[2]
-RECIPE = REPO / "pipelines" / "recipes" / "webtext.yaml"
-
-
-@pytest.fixture(scope="module")
-def demo_run(tmp_path_factory, dask_client):
-    out = tmp_path_factory.mktemp("demo")
-    cwd = os.getcwd()
-    os.chdir(REPO)  # the recipe names the bundled samples relative to the repository
-    try:
-        stats = run_recipe(load_recipe(str(RECIPE)), str(out), progress=False, client=dask_client)
-    finally:
-        os.chdir(cwd)
-    return out, stats
+from corpus_forge.recipe import build_steps, load_recipe
 
 
 def test_every_step_accounts_for_every_document(demo_run):
@@ -80,12 +65,7 @@ def test_report_and_rerun_is_a_no_op(demo_run, dask_client):
     out, stats = demo_run
     assert (out / "report.html").stat().st_size > 1000 and (out / "funnel.png").exists()
     marks = {p: p.stat().st_mtime_ns for p in out.glob("*/part-*.parquet")}
-    cwd = os.getcwd()
-    os.chdir(REPO)
-    try:
-        again = run_recipe(load_recipe(str(RECIPE)), str(out), progress=False, client=dask_client)
-    finally:
-        os.chdir(cwd)
+    again = run_demo(str(out), dask_client)
     assert [s["documents_out"] for s in again] == [s["documents_out"] for s in stats]
     assert {p: p.stat().st_mtime_ns for p in out.glob("*/part-*.parquet")} == marks
 

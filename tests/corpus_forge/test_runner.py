@@ -129,11 +129,3 @@ def test_workers_get_the_cluster_settings_and_dask_yaml_matches(dask_client):
             assert part in node, key
             node = node[part]
         assert node == value, key
-
-
-def test_a_step_that_writes_local_files_refuses_an_object_store_out():
-    """bpe, pack and ablate write memmaps and shards with local file calls: an s3:// --out is one clear error."""
-    from tokenize_bpe.bpe import BpeStage
-
-    with pytest.raises(StageError, match="writes local files"):
-        run_stage(BpeStage(), ["unused"], "s3://bucket/tokenizer", progress=False)

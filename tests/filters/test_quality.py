@@ -117,3 +117,18 @@ def test_quality_train_cli(tmp_path):
                "--bucket", "50000", "--epoch", "5", "--no-quantize"])
     assert rc == 0 and (out / "model.bin").exists()
     assert json.loads((out / "stats.json").read_text())["hyperparameters"]["epoch"] == 5
+
+
+def test_a_model_trained_into_a_bucket_filters_as_the_local_one(trained, s3_bucket):
+    """``quality train --out s3://…`` writes model and stats there; a filter reading the model from the bucket
+    scores exactly as the local model does."""
+    import fsspec
+
+    stats = train([POS], [NEG], f"{s3_bucket}/model", TrainConfig(**SMALL))
+    s3 = fsspec.filesystem("s3")
+    assert s3.size(f"{s3_bucket}/model/model.bin") == stats["model_bytes"] > 0
+    assert json.loads(s3.cat_file(f"{s3_bucket}/model/stats.json"))["heldout"] == trained[1]["heldout"]
+    t = _docs()
+    scores = [build_filter({"type": "quality", "model": m, "mode": "threshold", "threshold": 0.5}).filter_table(t)
+              .columns["quality_score"].to_pylist() for m in (str(trained[0]), f"{s3_bucket}/model")]
+    assert scores[0] == scores[1]

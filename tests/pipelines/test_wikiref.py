@@ -42,3 +42,12 @@ def test_decontaminate_reads_a_wikiref_folder_and_checks_its_ngram_size(dumps, t
     assert np.array_equal(from_folder.reference.hashes.keys, from_dumps.reference.hashes.keys)
     with pytest.raises(ConfigError, match="wikipedia_ngram=8"):
         DecontaminateStage(wikipedia_reference=[str(tmp_path / "ref")], wikipedia_ngram=8).check()
+
+
+def test_a_reference_saved_to_a_bucket_is_read_back_by_decontaminate(dumps, tmp_path, dask_client, s3_bucket):
+    import fsspec
+
+    run_stage(WikirefStage(WikirefConfig(shards=2)), dumps, f"{s3_bucket}/ref", client=dask_client, progress=False)
+    assert fsspec.filesystem("s3").exists(f"{s3_bucket}/ref/_SUCCESS")
+    from_bucket = DecontaminateStage(wikipedia_reference=[f"{s3_bucket}/ref"]).build_context()
+    assert np.array_equal(from_bucket.reference.hashes.keys, ReferenceNgrams.build(dumps).hashes.keys)
