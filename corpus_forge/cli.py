@@ -28,14 +28,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--debug", action="store_true", help="show tracebacks and Dask logs")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in registry.ORDER:
-        try:
-            if name in registry.STEPS:
-                register_step(sub, name, registry.step_class(name))
-            else:
-                registry.command_module(name).register(sub)
-        except ModuleNotFoundError as err:  # TODO(lead): remove once every registered module exists
-            if not (err.name or "").startswith(("tokenize_bpe", "train_smoke")):
-                raise
+        if name in registry.STEPS:
+            register_step(sub, name, registry.step_class(name))
+        else:
+            registry.command_module(name).register(sub)
     return parser
 
 

@@ -18,7 +18,8 @@ from corpus_forge.stage import Stage
 def add_stage_options(p: argparse.ArgumentParser) -> None:
     """--out, --scheduler, --workers, --keep-removed, --config, --no-progress."""
     g = p.add_argument_group("run options (every step)")
-    g.add_argument("--out", required=True, help="output directory (created; reruns skip finished partitions)")
+    g.add_argument("--out", required=True, help="output directory or object-store URL, e.g. s3://bucket/prefix "
+                   "(created; reruns skip finished partitions)")
     g.add_argument("--scheduler", default=None,
                    help="address of a running Dask scheduler, e.g. tcp://127.0.0.1:8786 "
                         "(default: $DASK_SCHEDULER_ADDRESS, else an embedded LocalCluster)")

@@ -39,8 +39,13 @@ def absolute(path: str | os.PathLike) -> str:
 
 
 def url_to_fs(path: str | os.PathLike) -> tuple[Any, str]:
-    """(filesystem, path within it) of a local path or URL."""
-    return fsspec.core.url_to_fs(str(path))
+    """(filesystem, path within it) of a local path or URL; InputError when this URL's filesystem package is
+    not installed (s3fs for ``s3://``, gcsfs for ``gs://``, …)."""
+    try:
+        return fsspec.core.url_to_fs(str(path))
+    except ImportError as err:
+        hint = " (pip install 'corpus-forge[s3]')" if str(path).startswith(("s3://", "s3a://")) else ""
+        raise InputError(f"{path}: {err}{hint}") from None
 
 
 def _full(fs: Any, p: str, like: str | os.PathLike) -> str:
@@ -59,6 +64,7 @@ def _read_listing(path: str, prefix: str) -> list[str]:
 
 def matches(item: str) -> tuple[Any, list[str]]:
     """The filesystem and the paths a path, glob or URL stands for (InputError when nothing matches)."""
+    url_to_fs(item)  # a clear error when the URL's filesystem package is missing
     fs, _, paths = fsspec.get_fs_token_paths(item)
     if not paths:
         raise InputError(f"no input matches {item!r}")
@@ -287,20 +293,20 @@ def read_text(path: str | os.PathLike) -> str:
 
 def make_dirs(path: str) -> None:
     """``os.makedirs(exist_ok=True)`` for any fsspec path (object stores need none)."""
-    fs, _, (p,) = fsspec.get_fs_token_paths(path)
+    fs, p = url_to_fs(path)
     fs.makedirs(p, exist_ok=True)
 
 
 def remove_tree(path: str) -> None:
     """``shutil.rmtree`` for any fsspec path; nothing there is fine."""
-    fs, _, (p,) = fsspec.get_fs_token_paths(path)
+    fs, p = url_to_fs(path)
     if fs.exists(p):
         fs.rm(p, recursive=True)
 
 
 def file_identity(path: str) -> tuple[Any, ...]:
     """Path, size and modification time: a cache key that changes when the file does."""
-    fs, _, (p,) = fsspec.get_fs_token_paths(path)
+    fs, p = url_to_fs(path)
     info = fs.info(p)
     return (path, info.get("size"), info.get("mtime") or info.get("LastModified") or info.get("created"))
 

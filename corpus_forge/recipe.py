@@ -202,7 +202,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("run", help="run a whole recipe (YAML): one subfolder per step, plus a report",
                        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("recipe", help="recipe YAML, e.g. pipelines/recipes/webtext.yaml")
-    p.add_argument("--out", required=True, help="output directory")
+    p.add_argument("--out", required=True, help="output directory or object-store URL (s3://bucket/prefix)")
     p.add_argument("--input", action="append", default=None, help="override the recipe's inputs (repeatable)")
     p.add_argument("--from", dest="start", default=None, metavar="ID", help="start at this step (earlier ones done)")
     p.add_argument("--until", default=None, metavar="ID", help="stop after this step")

@@ -31,12 +31,11 @@ import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
 
-import fsspec
 import pyarrow.compute as pc
 
 from corpus_forge.cluster import get_client
 from corpus_forge.health import systematic_failure
-from corpus_forge.io import absolute, read_json, sweep_temporary, write_json_atomic, write_parquet_atomic
+from corpus_forge.io import absolute, read_json, sweep_temporary, url_to_fs, write_json_atomic, write_parquet_atomic
 from corpus_forge.progress import PartitionProgress, console
 from corpus_forge.stage import Partition, PartitionResult, RunContext, Stage
 from corpus_forge.stats import Counters
@@ -105,7 +104,7 @@ def _marker_path(out_dir: str, key: str) -> str:
 
 def _fs(path: str) -> Any:
     """The fsspec filesystem of an output directory (local, s3://, …)."""
-    return fsspec.core.url_to_fs(path)[0]
+    return url_to_fs(path)[0]
 
 
 def _describe(err: BaseException) -> str:

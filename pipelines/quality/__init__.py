@@ -27,7 +27,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     t.add_argument("--positive", nargs="+", required=True, metavar="PATH", help="reference text")
     t.add_argument("--negative", nargs="+", required=True, metavar="PATH", help="raw crawl text")
-    t.add_argument("--out", required=True, metavar="MODEL_DIR", help="folder for model.ftz and stats.json")
+    t.add_argument("--out", required=True, metavar="MODEL_DIR", help="folder or URL for model.ftz and stats.json")
     t.add_argument("--config", default=None, help="YAML with hyper-parameters (keys as the options below)")
     add_model_arguments(t, TrainConfig, title="hyper-parameters (fastText's names)")
     p.set_defaults(func=main, _parser=p)

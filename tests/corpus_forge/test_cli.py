@@ -68,3 +68,17 @@ def test_paths_listing_is_expanded_with_prefix(data_dir):
     files = expand_inputs([str(data_dir / "warc" / "CC-MAIN-2024-22.warc.paths.gz")], prefix="s3://commoncrawl/")
     assert len(files) == 300
     assert files[0] == "s3://commoncrawl/part-00000-4dd72944-e9c0-41a1-9026-dfd2d0615bf2.c000.gz.parquet"
+
+
+@pytest.mark.parametrize("where", ["out", "input"])
+def test_a_url_whose_filesystem_is_not_installed_is_a_one_line_error(tmp_path, capsys, data_dir, where):
+    """gcsfs is not a dependency: gs:// as --out or as an input is exit 2 naming the package, not a traceback."""
+    import importlib.util
+
+    if importlib.util.find_spec("gcsfs") is not None:
+        pytest.skip("gcsfs is installed here")
+    args = (["bpe", str(data_dir / "text" / "books"), "--out", "gs://bucket/tok"] if where == "out"
+            else ["bpe", "gs://bucket/corpus", "--out", str(tmp_path / "tok")])
+    assert main([*args, "--no-progress"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "gcsfs" in err and "gs://bucket/" in err
