@@ -278,8 +278,8 @@ def list_dir(path: str | os.PathLike) -> list[str]:
 def remove_file(path: str | os.PathLike) -> None:
     """Remove one file; nothing there is fine."""
     fs, p = url_to_fs(path)
-    with contextlib.suppress(FileNotFoundError):
-        fs.rm_file(p)
+    if fs.exists(p):
+        fs.rm(p)
 
 
 def read_bytes(path: str | os.PathLike) -> bytes:
