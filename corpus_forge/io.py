@@ -44,8 +44,12 @@ def url_to_fs(path: str | os.PathLike) -> tuple[Any, str]:
     try:
         return fsspec.core.url_to_fs(str(path))
     except ImportError as err:
-        hint = " (pip install 'corpus-forge[s3]')" if str(path).startswith(("s3://", "s3a://")) else ""
-        raise InputError(f"{path}: {err}{hint}") from None
+        raise _no_filesystem(path, err) from None
+
+
+def _no_filesystem(path: str | os.PathLike, err: ImportError) -> InputError:
+    hint = " (pip install 'corpus-forge[s3]')" if str(path).startswith(("s3://", "s3a://")) else ""
+    return InputError(f"{path}: {err}{hint}")
 
 
 def _full(fs: Any, p: str, like: str | os.PathLike) -> str:
@@ -64,8 +68,10 @@ def _read_listing(path: str, prefix: str) -> list[str]:
 
 def matches(item: str) -> tuple[Any, list[str]]:
     """The filesystem and the paths a path, glob or URL stands for (InputError when nothing matches)."""
-    url_to_fs(item)  # a clear error when the URL's filesystem package is missing
-    fs, _, paths = fsspec.get_fs_token_paths(item)
+    try:
+        fs, _, paths = fsspec.get_fs_token_paths(item)
+    except ImportError as err:
+        raise _no_filesystem(item, err) from None
     if not paths:
         raise InputError(f"no input matches {item!r}")
     return fs, paths
@@ -86,9 +92,9 @@ def expand_inputs(inputs: list[str], prefix: str = CC_PREFIX) -> list[str]:
         for p in paths:
             if fs.isdir(p):
                 found = sorted(x for x in fs.find(p) if not os.path.basename(x).startswith((".", "_")))
-                out.extend(fs.unstrip_protocol(x) if is_url(item) else x for x in found)
+                out.extend(_full(fs, x, item) for x in found)
             elif fs.exists(p):
-                out.append(fs.unstrip_protocol(p) if is_url(item) else p)
+                out.append(_full(fs, p, item))
             else:
                 raise InputError(f"input not found: {item!r}")
     seen: set[str] = set()
@@ -105,9 +111,9 @@ def stage_output_files(inputs: list[str]) -> list[str]:
                 found = sorted(fs.glob(p.rstrip("/") + "/part-*.parquet"))
                 if not found:
                     raise InputError(f"{item!r} holds no part-*.parquet (is it a stage's --out?)")
-                files.extend(fs.unstrip_protocol(x) if is_url(item) else x for x in found)
+                files.extend(_full(fs, x, item) for x in found)
             elif p.endswith(".parquet"):
-                files.append(fs.unstrip_protocol(p) if is_url(item) else p)
+                files.append(_full(fs, p, item))
             else:
                 raise InputError(f"{item!r} is neither a stage output directory nor a .parquet file")
     return files
@@ -178,7 +184,7 @@ def atomic_path(path: str | os.PathLike) -> Iterator[str]:
 
 @contextlib.contextmanager
 def atomic_write(path: str | os.PathLike, mode: str = "wb") -> Iterator[Any]:
-    """:func:`atomic_path`, opened for writing through fsspec (``"w"``: UTF-8 text)."""
+    """:func:`atomic_path`'s temporary file, opened for writing (``"w"``: UTF-8 text)."""
     with atomic_path(path) as tmp, open(tmp, mode, **({} if "b" in mode else {"encoding": "utf-8"})) as f:
         yield f
 
@@ -305,10 +311,12 @@ def remove_tree(path: str) -> None:
 
 
 def file_identity(path: str) -> tuple[Any, ...]:
-    """Path, size and modification time: a cache key that changes when the file does."""
+    """Path, size and version (an object's ETag, else the modification time): a cache key that changes when the
+    file does."""
     fs, p = url_to_fs(path)
     info = fs.info(p)
-    return (path, info.get("size"), info.get("mtime") or info.get("LastModified") or info.get("created"))
+    stamp = info.get("ETag") or info.get("mtime") or info.get("LastModified") or info.get("created")
+    return (path, info.get("size"), str(stamp))
 
 
 def read_json(path: str | os.PathLike) -> Any:
@@ -323,24 +331,24 @@ def cache_dir() -> str:
     return os.environ.get(CACHE_ENV) or os.path.join(tempfile.gettempdir(), "corpus-forge-cache")
 
 
-def _cached_name(fs: Any, p: str, path: str | os.PathLike) -> str:
-    info = fs.info(p)
-    stamp = info.get("ETag") or info.get("mtime") or info.get("LastModified") or info.get("created")
-    digest = hashlib.sha1(repr((str(path), info.get("size"), str(stamp))).encode()).hexdigest()[:20]
-    return os.path.join(cache_dir(), f"{digest}-{os.path.basename(p)}")
+def _cached_name(path: str) -> str:
+    """The cache file of this version of ``path`` (its :func:`file_identity`)."""
+    digest = hashlib.sha1(repr(file_identity(path)).encode()).hexdigest()[:20]
+    return os.path.join(cache_dir(), f"{digest}-{os.path.basename(path.rstrip('/'))}")
 
 
 def local_file(path: str | os.PathLike) -> str:
     """A local path holding ``path``'s bytes: ``path`` itself when local; for a URL, a copy downloaded once
-    per version of the file (keyed by URL, size and modification time or ETag) into :func:`cache_dir`.
+    per version of the file (keyed by :func:`file_identity`) into :func:`cache_dir`.
 
     For readers that need a file name or random access (memmaps, HF ``tokenizers``, fastText, torch). The
     cache may be deleted at any time between runs.
     """
     if not is_url(path):
         return str(path)
+    path = str(path)
     fs, p = url_to_fs(path)
-    local = _cached_name(fs, p, path)
+    local = _cached_name(path)
     if not os.path.exists(local):
         os.makedirs(cache_dir(), exist_ok=True)
         tmp = f"{local}.{TMP_PREFIX}{uuid.uuid4().hex}"
@@ -356,8 +364,6 @@ def local_file(path: str | os.PathLike) -> str:
 def drop_local_copies(paths: list[str]) -> None:
     """Remove this machine's :func:`local_file` copies of ``paths`` (work files no longer needed)."""
     for path in paths:
-        if not is_url(path):
-            continue
-        fs, p = url_to_fs(path)
-        with contextlib.suppress(OSError):
-            os.remove(_cached_name(fs, p, path))
+        if is_url(path):
+            with contextlib.suppress(OSError):
+                os.remove(_cached_name(path))

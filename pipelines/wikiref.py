@@ -19,12 +19,11 @@ from __future__ import annotations
 import os
 from typing import Any
 
-import fsspec
 import numpy as np
 from pydantic import Field
 
 from corpus_forge.config import StageConfig
-from corpus_forge.io import expand_inputs, load_npy, path_key, read_json, save_npy, write_json_atomic
+from corpus_forge.io import expand_inputs, load_npy, path_key, read_json, save_npy, url_to_fs, write_json_atomic
 from corpus_forge.stage import Partition, PartitionResult, RunContext, Stage
 from corpus_forge.stats import Counters
 from filters.support.ngrams import sorted_unique, window_hashes, word_bytes, word_hashes
@@ -92,7 +91,7 @@ class WikirefStage(Stage):
 def reference_file(path: str, ngram: int, sample: int) -> str:
     """``path`` itself, or a ``wikiref`` output folder's ``reference.npy`` after checking its options."""
     info_path = os.path.join(path, INFO_FILE)
-    fs = fsspec.core.url_to_fs(path)[0]
+    fs = url_to_fs(path)[0]
     if not fs.isdir(path):
         return path
     if not fs.exists(info_path):

@@ -28,14 +28,13 @@ from collections.abc import Iterator
 from itertools import pairwise
 from typing import Any, Literal
 
-import fsspec
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 from pydantic import Field
 
 from corpus_forge.config import StageConfig
-from corpus_forge.io import is_file, local_file, path_key, read_parquet, write_parquet_atomic
+from corpus_forge.io import is_file, local_file, path_key, read_parquet, url_to_fs, write_parquet_atomic
 from corpus_forge.stage import Partition, PartitionResult, RunContext, Stage
 from corpus_forge.stats import Counters
 from corpus_forge.text_sources import file_kind, read_documents, text_files
@@ -67,7 +66,7 @@ class BpeConfig(StageConfig):
 def estimate_text_bytes(path: str) -> int:
     """UTF-8 bytes of text in a file, roughly: Parquet's uncompressed ``text`` column, else the file size."""
     kind, compression = file_kind(path) or ("txt", None)
-    fs, p = fsspec.core.url_to_fs(path)
+    fs, p = url_to_fs(path)
     if kind == "parquet":
         with fs.open(p, "rb") as f:
             md = pq.ParquetFile(f).metadata

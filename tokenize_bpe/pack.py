@@ -38,6 +38,7 @@ from corpus_forge.io import (
     absolute,
     drop_local_copies,
     is_file,
+    is_url,
     list_dir,
     load_npy,
     local_file,
@@ -214,7 +215,7 @@ class PackStage(Stage):
 # ---- helpers -----------------------------------------------------------------------------------------
 def _drop_copies(run: RunContext, paths: list[str]) -> None:
     """Remove the workers' (and this process's) local copies of remote work files (nothing for local ones)."""
-    remote = [p for p in paths if "://" in p]
+    remote = [p for p in paths if is_url(p)]
     if remote:
         drop_local_copies(remote)
         if run.client is not None:
