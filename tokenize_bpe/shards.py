@@ -5,6 +5,10 @@ A shard ``NAME.bin`` is a 1024-byte header of 256 little-endian int32 — ``[0]`
 tokens (little-endian). llm.c's ``dataloader.h``, nanoGPT-style ``np.memmap(..., offset=1024)`` and
 modded-nanogpt read it as it is. ``NAME.idx`` beside it holds uint64 token offsets of document starts
 (each points at an ``<|endoftext|>`` token), so a trainer can start windows at document boundaries.
+``NAME.src`` holds one little-endian uint16 per ``.idx`` entry (same order): the index into the manifest's
+``sources`` of that document's source (the tokens before the first start belong to the manifest entry's
+``head_source``), so a trainer can count tokens trained per source. Sidecars are written before the ``.bin``,
+whose presence marks the set complete.
 """
 
 from __future__ import annotations
@@ -119,8 +123,10 @@ def _atomic_write(path: Path, chunks: list[bytes | memoryview]) -> None:
             f.write(c)
 
 
-def write_shard(path: str | Path, tokens: np.ndarray, doc_starts: np.ndarray, version: int) -> str:
-    """Write ``NAME.bin`` (header + tokens) and ``NAME.idx`` atomically (local or URL); return the sha256."""
+def write_shard(path: str | Path, tokens: np.ndarray, doc_starts: np.ndarray, version: int,
+                doc_sources: np.ndarray | None = None) -> str:
+    """Write ``NAME.bin`` (header + tokens), ``NAME.idx`` and, given ``doc_sources`` (one source index per
+    document start), ``NAME.src`` atomically (local or URL); return the sha256 of the ``.bin``."""
     dtype = VERSION_DTYPE[version]
     toks = np.asarray(tokens)
     if toks.size and int(toks.max()) > np.iinfo(dtype).max:
@@ -133,6 +139,13 @@ def write_shard(path: str | Path, tokens: np.ndarray, doc_starts: np.ndarray, ve
     for c in body:
         digest.update(c)
     _atomic_write(idx_path(path), [np.asarray(doc_starts, dtype="<u8").tobytes()])
+    if doc_sources is not None:
+        srcs = np.asarray(doc_sources)
+        if srcs.size != np.asarray(doc_starts).size:
+            raise ShardError(f"{path}: {srcs.size} document sources for {np.asarray(doc_starts).size} documents")
+        if srcs.size and int(srcs.max()) > np.iinfo(np.uint16).max:
+            raise ShardError(f"{path}: source index {int(srcs.max())} does not fit the uint16 .src")
+        _atomic_write(src_path(path), [srcs.astype("<u2").tobytes()])
     _atomic_write(path, body)  # the .bin last: its presence marks the pair complete
     return digest.hexdigest()
 
