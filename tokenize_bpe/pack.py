@@ -56,7 +56,7 @@ from tokenize_bpe import sample
 from tokenize_bpe.encode import load_encoder
 from tokenize_bpe.export import TIKTOKEN_FILE, TOKENIZER_JSON
 from tokenize_bpe.mix import MixFile, MixSpec, Selection, SourceDocs, load_mix, plan_mix
-from tokenize_bpe.shards import VERSION_DTYPE, file_sha256, read_header, version_for_vocab, write_shard
+from tokenize_bpe.shards import HEADERS, VERSION_DTYPE, file_sha256, read_header, version_for_vocab, write_shard
 
 TOKENS = "pack_tokens"
 PLANS = "pack_plans"
@@ -346,7 +346,8 @@ def _manifest(name: str, spec: MixSpec, src_files: list[list[str]], plan: dict[s
                 f"{b['planned_tokens']:,} of the {b['requested_tokens']:,} train tokens requested, weights kept")
     return {
         "mix": name, "seed": cfg.mix.seed, "shard_tokens": cfg.mix.shard_tokens,
-        "version": version, "dtype": str(VERSION_DTYPE[version]), "header_bytes": 1024,
+        "version": version, "magic": HEADERS[version][0], "header": HEADERS[version][2],
+        "dtype": str(VERSION_DTYPE[version]), "header_bytes": 1024,
         "val_fraction": spec.val_fraction, "max_epochs": spec.max_epochs,
         "requested_tokens": b["requested_tokens"], "train_tokens": split_tokens["train"],
         "val_tokens": split_tokens["val"], "stopped_short": b["stopped_short"], "limiting_source": b["limiting_source"],

@@ -42,3 +42,18 @@ def stage_dir(tmp_path_factory) -> Path:
         pq.write_table(table, out / f"part-{i:05d}.parquet")
     (out / "_SUCCESS").touch()
     return out
+
+
+@pytest.fixture(scope="session")
+def wide_tokenizer_dir(tmp_path_factory) -> Path:
+    """A vocabulary past 65,536 ids: every byte and every pair of bytes (256 + 65,536 ranks, GPT-2 split regex),
+    so ``<|endoftext|>`` is id 65,792 and most two-byte pieces of text get ids above 65,535."""
+    from tokenize_bpe.train import GPT2_PATTERN
+
+    ranks = {bytes([b]): b for b in range(256)}
+    for a in range(256):
+        for b in range(256):
+            ranks[bytes([a, b])] = len(ranks)
+    out = tmp_path_factory.mktemp("wide-tokenizer")
+    export(ranks, GPT2_PATTERN, out)
+    return out

@@ -237,30 +237,24 @@ def test_a_pack_process_killed_while_writing_shards_resumes_to_the_same_sha256s(
     assert verify(out) == []
 
 
-def test_a_vocabulary_past_65536_ids_gets_the_uint32_variant(tmp_path, text_dir, dask_client):
-    from tokenize_bpe.export import export
-    from tokenize_bpe.train import GPT2_PATTERN
+def test_a_vocabulary_past_65536_ids_gets_llamas_header(tmp_path, text_dir, wide_tokenizer_dir, dask_client):
+    from tokenize_bpe.shards import LLAMA3_MAGIC
 
-    # every byte and every pair of bytes: 256 + 65,536 ranks, so <|endoftext|> is id 65,792
-    ranks = {bytes([b]): b for b in range(256)}
-    for a in range(256):
-        for b in range(256):
-            ranks[bytes([a, b])] = len(ranks)
-    tok = tmp_path / "tok"
-    export(ranks, GPT2_PATTERN, tok)
     mix = {"seed": 0, "shard_tokens": 50_000, "mixes": {"pages": {"val_fraction": 0.0, "sources": [
         {"path": str(text_dir / "nonlatin.jsonl")}]}}}
     out = tmp_path / "out"
-    _pack(tmp_path, mix, tok, out, dask_client)
+    _pack(tmp_path, mix, wide_tokenizer_dir, out, dask_client)
     m = _manifest(out, "pages")
-    assert m["version"] == 2 and m["dtype"] == "uint32" and m["tokenizer"]["eot_id"] == 65_792
+    assert m["version"] == 7 and m["magic"] == LLAMA3_MAGIC and m["header"] == "llama-3"
+    assert m["dtype"] == "uint32" and m["tokenizer"]["eot_id"] == 65_792
     for rec in m["shards"]:
         path = out / "pages" / rec["file"]
         header = np.fromfile(path, dtype="<i4", count=256)
-        assert header[1] == 2 and header[2] == rec["tokens"]
+        assert header[0] == 20240801 and header[1] == 7 and header[2] == rec["tokens"]  # data_common.py llama-3
         plain = np.fromfile(path, dtype="<u4", offset=HEADER_BYTES)
         assert np.array_equal(plain, open_tokens(path))
         assert (plain[read_idx(path).astype(np.int64)] == 65_792).all() and plain.max() == 65_792
+        assert np.count_nonzero(plain > 65_535) > plain.size // 4  # ids that need the uint32 header
     assert verify(out) == []
 
 
