@@ -4,13 +4,15 @@ A mix dir (``corpus-forge pack``) holds ``train-NNNNN.bin`` / ``val-NNNNN.bin`` 
 ``.idx`` of document starts (and a ``.src`` of each document's source) beside each. A *window* is
 ``block_size + 1`` consecutive tokens of one shard (inputs and targets shifted by one).
 
-**One epoch covers every train token about once.** A shard's windows start at 0 and step ``block_size``
-tokens at a time; with ``align_docs``, a step that has a document start inside it is snapped back to the
-latest such start, so most windows begin at an ``<|endoftext|>`` and no token is skipped (a snapped window
-overlaps the previous one by less than a document). The last window ends at the shard's last token, and the
-head of a shard (the tail of a document split from the previous shard) is in the first window. So a source's
-share of the tokens trained is its share of the packed tokens: ``tokens_seen_by_source`` counts it exactly
-from the ``.src`` sidecars (or estimates it from the manifest's per-shard counts for packs without them).
+**One epoch trains every train token once.** A shard's windows start at 0 and step ``block_size`` tokens
+at a time; with ``align_docs``, a step that has a document start inside it is snapped back to the latest such
+start, so windows begin at an ``<|endoftext|>`` wherever a document starts in the step. A snapped window
+overlaps its predecessor by less than a document: those targets were trained by the predecessor, so they are
+masked (``-100``, ignored by the loss) and are context only. The last window ends at the shard's last token,
+and the head of a shard (the tail of a document split from the previous shard) is in its first window. So a
+source's share of the tokens trained is its share of the packed tokens, whatever its document lengths:
+``tokens_seen_by_source`` counts the trained targets per source exactly from the ``.src`` sidecars (or
+estimates them from the manifest's per-shard counts for packs without them).
 
 A run reads from one packed mix (its windows in a permutation per epoch drawn from ``(seed, epoch)``), or from
 several packed sources at given weights (``mix search`` proxies: each source's windows in its own epochs, the
@@ -35,6 +37,9 @@ import torch
 
 from corpus_forge.io import list_dir, path_exists, read_json
 from tokenize_bpe.shards import idx_path, open_tokens, read_idx, read_src
+
+
+IGNORE = -100  # F.cross_entropy's ignore_index
 
 
 def shard_files(mix_dir: str | Path, split: str) -> list[str]:
@@ -86,9 +91,18 @@ def window_starts(n_tokens: int, block_size: int, doc_starts: np.ndarray | None)
     return np.asarray(out, dtype=np.int64)
 
 
-def source_counts(n_tokens: int, starts: np.ndarray, block_size: int, doc_starts: np.ndarray,
+def overlap(starts: np.ndarray, block_size: int) -> np.ndarray:
+    """Per window, how many of its first targets its predecessor in the shard already trained (masked)."""
+    skip = np.zeros(len(starts), dtype=np.int64)
+    if len(starts) > 1:
+        skip[1:] = np.maximum(0, starts[:-1] + block_size - starts[1:])
+    return skip
+
+
+def source_counts(n_tokens: int, starts: np.ndarray, skip: np.ndarray, block_size: int, doc_starts: np.ndarray,
                   doc_sources: np.ndarray, head_source: int | None, n_sources: int) -> np.ndarray:
-    """Tokens of each source among each window's ``block_size`` inputs (W, S) int64, from per-document sources."""
+    """Trained targets of each source per window (W, S) int64 (targets ``start + skip + 1 .. start +
+    block_size``), from per-document sources."""
     docs = np.asarray(doc_starts, dtype=np.int64)
     bounds, srcs = docs, np.asarray(doc_sources, dtype=np.int64)
     if len(docs) == 0 or docs[0] > 0:  # the head: a document continued from the previous shard
@@ -108,7 +122,7 @@ def source_counts(n_tokens: int, starts: np.ndarray, block_size: int, doc_starts
         out[np.nonzero(valid)[0], srcs[seg][valid]] += inside[valid]
         return out
 
-    return before(starts + block_size) - before(starts)
+    return before(starts + block_size + 1) - before(starts + skip + 1)
 
 
 @dataclass(frozen=True)
@@ -119,7 +133,8 @@ class Windows:
     tokens: list[np.ndarray]  # memmapped shards
     shard: np.ndarray  # (W,) int32
     start: np.ndarray  # (W,) int64
-    by_source: np.ndarray  # (W, S) int64
+    skip: np.ndarray  # (W,) int64: leading targets masked (trained by the previous window)
+    by_source: np.ndarray  # (W, S) int64 trained targets per source
     sources: list[str]
     exact: bool  # by_source from .src sidecars (else estimated from the manifest's per-shard counts)
 
@@ -144,24 +159,26 @@ def load_windows(mix_dir: str | Path, block_size: int, align_docs: bool = True,
     sources = [s["name"] for s in manifest.get("sources", [])] or [name]
     shards = mix_shards(mix_dir, "train")
     tokens = [open_tokens(p) for p in shards]
-    shard_ids, starts, counts, exact = [], [], [], True
+    shard_ids, starts, skips, counts, exact = [], [], [], [], True
     for i, (path, toks) in enumerate(zip(shards, tokens, strict=True)):
         has_idx = path_exists(str(idx_path(path)))
         docs = read_idx(path) if has_idx else np.zeros(0, np.uint64)
         s = window_starts(len(toks), block_size, docs if align_docs else None)
+        skip = overlap(s, block_size)
         src = read_src(path) if has_idx else None
         entry = _shard_entry(manifest, path)
         if src is not None and len(src) == len(docs):
-            c = source_counts(len(toks), s, block_size, docs, src, entry.get("head_source"), len(sources))
+            c = source_counts(len(toks), s, skip, block_size, docs, src, entry.get("head_source"), len(sources))
         else:  # no per-document sources: the shard's token shares (or one source), per window
-            exact = False
+            exact = exact and len(sources) == 1
             per = entry.get("tokens_per_source") or {sources[0]: 1}
             share = np.array([per.get(n, 0) for n in sources], dtype=np.float64)
-            c = np.rint(np.outer(np.full(len(s), block_size), share / share.sum())).astype(np.int64)
+            c = np.rint(np.outer(block_size - skip, share / share.sum())).astype(np.int64)
         shard_ids.append(np.full(len(s), i, dtype=np.int32))
         starts.append(s)
+        skips.append(skip)
         counts.append(c)
-    return Windows(name, tokens, np.concatenate(shard_ids), np.concatenate(starts),
+    return Windows(name, tokens, np.concatenate(shard_ids), np.concatenate(starts), np.concatenate(skips),
                    np.concatenate(counts).reshape(-1, len(sources)), sources, exact)
 
 
@@ -230,18 +247,23 @@ class TrainBatches:
         return pool, int(self._perm(pool, epoch)[r])
 
     def batch(self, k: int) -> tuple[torch.Tensor, torch.Tensor]:
-        """Inputs and targets (B, T) int64 of batch ``k`` (windows k*B ... k*B + B - 1 of the sequence)."""
-        rows = []
+        """Inputs and targets (B, T) int64 of batch ``k`` (windows k*B ... k*B + B - 1 of the sequence); the
+        targets a window shares with its predecessor are -100 (ignored by the loss)."""
+        rows, skips = [], []
         for j in range(k * self.batch_size, (k + 1) * self.batch_size):
             pool, w = self.window(j)
             p = self.pools[pool]
             start = int(p.start[w])
             rows.append(np.asarray(p.tokens[int(p.shard[w])][start : start + self.block_size + 1], dtype=np.int64))
+            skips.append(int(p.skip[w]))
         t = torch.from_numpy(np.stack(rows))  # (B, T + 1)
-        return t[:, :-1].contiguous(), t[:, 1:].contiguous()
+        x, y = t[:, :-1].contiguous(), t[:, 1:].clone()
+        for i, n in enumerate(skips):
+            y[i, :n] = IGNORE
+        return x, y
 
     def tokens_by_source(self, n_windows: int) -> dict[str, int]:
-        """Input tokens per source over the run's first ``n_windows`` windows. With one pool: its manifest's
+        """Trained targets per source over the run's first ``n_windows`` windows. With one pool: its manifest's
         sources; with several: each pool's name."""
         if self.pool_of is None:
             p = self.pools[0]
