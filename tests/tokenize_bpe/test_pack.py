@@ -254,7 +254,8 @@ def test_a_vocabulary_past_65536_ids_gets_llamas_header(tmp_path, text_dir, wide
         plain = np.fromfile(path, dtype="<u4", offset=HEADER_BYTES)
         assert np.array_equal(plain, open_tokens(path))
         assert (plain[read_idx(path).astype(np.int64)] == 65_792).all() and plain.max() == 65_792
-        assert np.count_nonzero(plain > 65_535) > plain.size // 4  # ids that need the uint32 header
+        # ids that need the uint32 header besides <|endoftext|>: pairs of common letters, many per document
+        assert np.count_nonzero((plain > 65_535) & (plain != 65_792)) > 10 * read_idx(path).size
     assert verify(out) == []
 
 
