@@ -191,7 +191,8 @@ def summarize(run: Run, clock: Clock, last_val: float | None) -> dict[str, Any]:
         "steps": run.max_steps, "tokens_per_second": tps, "mfu": run.model.flops_per_token() * tps / peak if peak
         else None, "train_seconds": clock.train, "compile_seconds": clock.compile, "eval_seconds": clock.eval,
         "checkpoint_seconds": clock.checkpoint, "lr": run.peak_lr, "batch_size": cfg.batch_size,
-        "block_size": run.gcfg.block_size, "grad_accum": cfg.grad_accum, "vocab_size": run.vocab_size,
+        "block_size": run.gcfg.block_size, "grad_accum": cfg.grad_accum, "vocab_size": run.gcfg.vocab_size,
+        "tokenizer_vocab_size": run.vocab_size,
         "shards": str(cfg.shards) if cfg.shards else dict(run.mix_dirs), "weights": cfg.weights,
         "tokenizer": str(run.tokenizer),
     }
