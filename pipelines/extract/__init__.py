@@ -293,6 +293,7 @@ class ExtractStage(Stage):
             gz = kind == "gz"
             if kind is None and not _looks_like_archive(head) and size > 0:
                 raise ValueError(f"{part.path}: not a WARC, WET or ARC file (starts with {head[:24]!r})")
+            arc = _is_arc(f, head, kind)
             if kind is not None and part.start == 0 and part.end is None and (not gz or not _is_member_gzip(f)):
                 counters.extra["whole_file_gzip" if gz else f"whole_file_{kind}"] = 1
                 f = Inflated(f, kind, self.config.max_file_bytes, self.config.max_record_bytes)
@@ -302,7 +303,7 @@ class ExtractStage(Stage):
             end = part.end if part.end is not None else size
             try:
                 while pos < end:
-                    pos = self._read_range(f, part.path, pos, end, gz, counters, rows, removed, errors)
+                    pos = self._read_range(f, part.path, pos, end, gz, counters, rows, removed, errors, arc)
             except DecompressionCapExceeded as cap:
                 if not cap.counted:  # hit between records (a header, or skipping damage): one more record
                     counters.documents_in += 1
@@ -322,7 +323,7 @@ class ExtractStage(Stage):
 
     def _read_range(self, f: BinaryIO, path: str, pos: int, end: int, gz: bool, counters: Counters,
                     rows: list[dict[str, Any]], removed: list[dict[str, Any]],
-                    errors: tuple[type[BaseException], ...]) -> int:
+                    errors: tuple[type[BaseException], ...], arc: bool = False) -> int:
         """Read records starting at ``pos`` until one starts at or after ``end``; return where to go on.
 
         warcio knows a record's offset only after reading it, so each record is handled into scratch
@@ -362,7 +363,7 @@ class ExtractStage(Stage):
                     r_rows = []
                 for r in (*r_rows, *r_removed):
                     r["warc_offset"] = off
-                    if record.format != "warc":  # warcio gives ARC records random ids: use file@offset
+                    if arc:  # warcio gives ARC records random ids: use file@offset
                         r["warc_record_id"] = None
                         r["id"] = stable_id(f"{os.path.basename(path)}@{off}")
                 counters.documents_in += 1
@@ -427,6 +428,22 @@ def _is_member_gzip(f: BinaryIO) -> bool:
     more = d.unused_data or f.read(3)
     f.seek(0)
     return bool(more) and more.startswith(GZIP_MAGIC[:2])
+
+
+def _is_arc(f: BinaryIO, head: bytes, kind: str | None) -> bool:
+    """True for an ARC file (plain or gzipped): warcio converts its records to WARC ones with random
+    WARC-Record-IDs (and says ``format == 'warc'``), so the reader names them by file and offset instead."""
+    if kind == "gz":
+        f.seek(0)
+        try:
+            head = zlib.decompressobj(wbits=31).decompress(f.read(1 << 16), 512)
+        except zlib.error:
+            head = b""
+        f.seek(0)
+    elif kind is not None:
+        return False  # bz2 / xz / zstd ARC files are not seen in the wild
+    h = head.lstrip(b"\r\n")
+    return bool(h) and not h.startswith(b"WARC/") and _looks_like_archive(h)
 
 
 def _looks_like_archive(head: bytes) -> bool:
