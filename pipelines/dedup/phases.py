@@ -1,0 +1,190 @@
+"""The global phases of dedup (1-3), run once from :meth:`DedupStage.prepare`; the work runs on the cluster.
+
+Each phase is one function: signatures (one task per input file), exact edges and fuzzy candidate edges (Dask
+DataFrame shuffles), then components and keepers, whose decisions land in ``_work/assign/<i>.parquet``. The
+runner owns ``_work/``: it clears it when the configuration or the inputs change, so a ``summary.json`` found
+there belongs to this run and means phases 1-3 are done.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import os
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from corpus_forge.io import make_dirs, path_exists, read_json, remove_tree, write_json_atomic
+from corpus_forge.stage import Partition
+from pipelines.dedup.candidates import EDGES_META, VERIFIED_META, bucket_pairs, exact_edges, verify_pairs
+from pipelines.dedup.components import connected_components
+from pipelines.dedup.config import DedupConfig
+from pipelines.dedup.keepers import choose_keepers, histogram, write_assignments
+from pipelines.dedup.signatures import sign_partition
+
+SHUFFLE_PARTITION_BYTES = 128 * 2**20  # target size of one shuffled partition
+SMALL_SHUFFLE_ROWS = 2_000_000  # below this, the task-based shuffle (p2p pays off only at scale)
+
+
+def npartitions(total_rows: int, bands: int) -> int:
+    """Shuffle partitions: ~128 MiB of band rows (24 bytes per document and band) each."""
+    return max(1, min(100_000, math.ceil(total_rows * bands * 24 / SHUFFLE_PARTITION_BYTES)))
+
+
+@dataclass(frozen=True)
+class Signed:
+    """What phase 1 left in the work folder."""
+
+    meta_files: list[str]
+    band_files: list[str]
+    failed: list[dict[str, Any]]  # {index, input, error} per file that could not be signed
+    documents: int
+    text_bytes: int
+    cpu_seconds: float
+
+
+@contextlib.contextmanager
+def _timed(timings: dict[str, float], name: str) -> Iterator[None]:
+    t0 = time.perf_counter()
+    yield
+    timings[name] = round(time.perf_counter() - t0, 3)
+
+
+def run_global_phases(cfg: DedupConfig, partitions: list[Partition], work_dir: str, client: Any) -> dict[str, Any]:
+    """Phases 1-3 over all input files on ``client``; returns the summary (also ``work_dir/summary.json``)."""
+    summary_path = os.path.join(work_dir, "summary.json")
+    if path_exists(summary_path):
+        return read_json(summary_path)
+    make_dirs(work_dir)
+    assign_dir = os.path.join(work_dir, "assign")
+    if path_exists(assign_dir):  # phases 2-3 restart from the signatures
+        remove_tree(assign_dir)
+    timings: dict[str, float] = {}
+    with client.as_current():
+        with _timed(timings, "signatures"):
+            signed = sign_all(cfg, partitions, work_dir, client)
+        nparts = npartitions(signed.documents, cfg.band_rows()[0])
+        shuffle = {"dataframe.shuffle.method": "tasks"} if signed.documents < SMALL_SHUFFLE_ROWS else {}
+        import dask
+
+        with dask.config.set(shuffle):
+            stats = edges_and_keepers(cfg, signed, [p.path for p in partitions], assign_dir, nparts, timings)
+    summary = {
+        "signed_files": len(signed.meta_files),
+        "failed_files": signed.failed,
+        **stats.pop("clusters_summary"),
+        "shuffle_partitions": nparts,
+        "signature_mb_per_cpu_second": round(signed.text_bytes / 1e6 / signed.cpu_seconds, 2)
+        if signed.cpu_seconds else None,
+        **stats,
+        "phase_seconds": timings,
+    }
+    write_json_atomic(summary, summary_path)
+    return summary
+
+
+def sign_all(cfg: DedupConfig, partitions: list[Partition], work_dir: str, client: Any) -> Signed:
+    """Phase 1: one task per input file (skipped for files already signed)."""
+    futures = client.map(sign_partition, partitions, range(len(partitions)), cfg=cfg, work_dir=work_dir,
+                         pure=False, key=[f"dedup-sign-{i}-{os.urandom(4).hex()}" for i in range(len(partitions))])
+    signed = client.gather(futures)
+    ok = [s["index"] for s in signed if "error" not in s]
+    return Signed(
+        meta_files=[os.path.join(work_dir, "meta", f"{i:06d}.parquet") for i in ok],
+        band_files=[os.path.join(work_dir, "bands", f"{i:06d}.parquet") for i in ok],
+        failed=[s for s in signed if "error" in s],
+        documents=sum(int(s.get("documents", 0)) for s in signed),
+        text_bytes=sum(int(s.get("bytes", 0)) for s in signed),
+        cpu_seconds=sum(float(s.get("seconds", 0.0)) for s in signed),
+    )
+
+
+def edges_and_keepers(cfg: DedupConfig, signed: Signed, paths: list[str], assign_dir: str, nparts: int,
+                      timings: dict[str, float]) -> dict[str, Any]:
+    """Phases 2-3: exact and fuzzy edges, components, keepers; returns the summary's statistics."""
+    import dask.dataframe as dd
+
+    bands, rows = cfg.band_rows()
+    stats: dict[str, Any] = {"bands": bands, "rows": rows}
+    make_dirs(assign_dir)
+    if not signed.meta_files:
+        stats["clusters_summary"] = cluster_summary(np.zeros(0, np.int64))
+        return stats
+    meta = dd.read_parquet(signed.meta_files, columns=["gid", "id", "exact_hash", "rank"])
+    edge_frames = []
+    if cfg.exact:
+        with _timed(timings, "exact"):
+            exact, stats["exact_edges"] = exact_edge_frame(meta, nparts)
+        edge_frames.append(exact)
+    if cfg.fuzzy:
+        with _timed(timings, "candidates"):
+            cand, stats["candidate_pairs"] = candidate_frame(cfg, signed.band_files, nparts)
+        if cfg.verify and stats["candidate_pairs"]:
+            with _timed(timings, "verify"):
+                cand, stats["verification"] = verified_frame(cfg, cand, stats["candidate_pairs"], paths, nparts)
+            stats["verification"]["seconds"] = timings["verify"]
+        edge_frames.append(cand)
+    with _timed(timings, "components"):
+        edges = dd.concat(edge_frames) if len(edge_frames) > 1 else edge_frames[0]
+        sizes, stats["components_method"] = assign_keepers(cfg, meta, edges, assign_dir, nparts)
+    stats["clusters_summary"] = cluster_summary(sizes)
+    return stats
+
+
+def cluster_summary(sizes: np.ndarray) -> dict[str, Any]:
+    return {"clusters": len(sizes), "cluster_size_histogram": histogram(sizes),
+            "largest_cluster": int(sizes.max()) if len(sizes) else 0}
+
+
+def exact_edge_frame(meta: Any, nparts: int) -> tuple[Any, int]:
+    """Meta shuffled on the exact hash: an edge from every exact duplicate to its group's best document."""
+    ex = meta[["gid", "exact_hash", "rank"]].shuffle(on="exact_hash", npartitions=nparts)
+    exact = ex.map_partitions(exact_edges, meta=EDGES_META).persist()
+    return exact, int(exact.shape[0].compute())
+
+
+def candidate_frame(cfg: DedupConfig, band_files: list[str], nparts: int) -> tuple[Any, int]:
+    """Band rows shuffled on the band key: pairs of documents sharing a bucket (deduplicated)."""
+    import dask.dataframe as dd
+
+    bands = dd.read_parquet(band_files)
+    cand = bands.shuffle(on="key", npartitions=nparts).map_partitions(
+        bucket_pairs, cfg.verify, cfg.max_bucket_pairs, cfg.exact, meta=EDGES_META)
+    cand = cand.drop_duplicates(split_out=nparts).persist()
+    return cand, int(cand.shape[0].compute())
+
+
+def verified_frame(cfg: DedupConfig, cand: Any, n_pairs: int, paths: list[str], nparts: int) -> tuple[Any, dict]:
+    """The candidate pairs whose true Jaccard reaches ``verify_threshold`` (pairs grouped by u's file)."""
+    import dask
+
+    cand = cand.assign(file=cand.u // (1 << 32))
+    checked = cand.shuffle(on="file", npartitions=nparts).map_partitions(
+        lambda d: verify_pairs(d.drop(columns=["file"]), paths, cfg), meta=VERIFIED_META).persist()
+    n_ok, cpu = dask.compute((checked.jaccard >= cfg.verify_threshold).sum(), checked.seconds.sum())
+    report = {"pairs_checked": n_pairs, "pairs_confirmed": int(n_ok), "pairs_rejected": n_pairs - int(n_ok),
+              "threshold": cfg.verify_threshold, "cpu_seconds": round(float(cpu), 3)}
+    return checked[checked.jaccard >= cfg.verify_threshold][["u", "v"]], report
+
+
+def assign_keepers(cfg: DedupConfig, meta: Any, edges: Any, assign_dir: str, nparts: int) -> tuple[np.ndarray, str]:
+    """Components of the edges, the keeper of each, decisions written per input file; returns the cluster
+    sizes and the components method."""
+    labels, method = connected_components(edges, cfg.components_in_memory_max)
+    if isinstance(labels, pd.DataFrame):
+        nodes = labels["node"].to_numpy()
+        members = meta.map_partitions(lambda d: d[d["gid"].isin(nodes)]).compute()
+        assigned = choose_keepers(members.merge(labels.rename(columns={"node": "gid"}), on="gid"))
+        write_assignments(assigned, assign_dir)
+        return assigned.loc[assigned["reason"].isna(), "cluster_size"].to_numpy(), method
+    members = meta.merge(labels.rename(columns={"node": "gid"}), on="gid", npartitions=nparts)
+    empty = choose_keepers(pd.DataFrame(columns=["gid", "label", "id", "rank", "exact_hash"]))
+    assigned = members.shuffle(on="label", npartitions=nparts).map_partitions(choose_keepers, meta=empty).persist()
+    assigned.shuffle(on="part", npartitions=nparts).map_partitions(
+        write_assignments, assign_dir, meta=pd.DataFrame({"n": pd.Series([], dtype="int64")})).compute()
+    return assigned[assigned.reason.isna()].cluster_size.compute().to_numpy(), method
