@@ -42,7 +42,7 @@ from corpus_forge.text_sources import file_kind, read_documents, text_files
 from tokenize_bpe import sample
 from tokenize_bpe.encode import EVAL_TEXT, read_eval_text, tiktoken_encoding
 from tokenize_bpe.export import EOT, export
-from tokenize_bpe.train import chunk_text, resolve_pattern, train_ranks
+from tokenize_bpe.train_merges import chunk_text, resolve_pattern, train_ranks
 
 SAMPLES = "bpe_sample"
 

@@ -43,10 +43,11 @@ from corpus_forge.io import (
     read_text,
     remove_file,
     remove_tree,
+    safe_key,
     url_to_fs,
     write_text_atomic,
 )
-from corpus_forge.stage import Partition, PartitionResult, RunContext, Stage, safe_key
+from corpus_forge.stage import Partition, PartitionResult, RunContext, Stage
 from corpus_forge.stats import Counters
 from train_smoke.config import ModelSize, TrainConfig
 

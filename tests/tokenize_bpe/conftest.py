@@ -13,7 +13,7 @@ import pytest
 from tokens_helpers import TEXT, VOCAB, english_training_texts
 
 from tokenize_bpe.export import export
-from tokenize_bpe.train import chunk_text, resolve_pattern, train_ranks
+from tokenize_bpe.train_merges import chunk_text, resolve_pattern, train_ranks
 
 
 @pytest.fixture(scope="session")

@@ -239,7 +239,7 @@ def test_a_pack_process_killed_while_writing_shards_resumes_to_the_same_sha256s(
 
 def test_a_vocabulary_past_65536_ids_gets_the_uint32_variant(tmp_path, text_dir, dask_client):
     from tokenize_bpe.export import export
-    from tokenize_bpe.train import GPT2_PATTERN
+    from tokenize_bpe.train_merges import GPT2_PATTERN
 
     # every byte and every pair of bytes: 256 + 65,536 ranks, so <|endoftext|> is id 65,792
     ranks = {bytes([b]): b for b in range(256)}
@@ -269,7 +269,7 @@ def test_a_tokenizer_retrained_in_place_redoes_the_pack(tmp_path, tokenizer_dir,
     """The tokenizer's sha256 is part of what pack reads: a finished (or interrupted) pack into the same folder
     with a tokenizer retrained in place is redone with the new one, never reused."""
     from tokenize_bpe.export import export
-    from tokenize_bpe.train import GPT2_PATTERN, train_ranks
+    from tokenize_bpe.train_merges import GPT2_PATTERN, train_ranks
 
     tok = tmp_path / "tok"
     shutil.copytree(tokenizer_dir, tok)
