@@ -16,29 +16,39 @@ class DedupConfig(StageConfig):
 
     exact: bool = Field(True, description="remove documents whose normalized text is identical")
     exact_normalization: Literal["full", "whitespace"] = Field(
-        "full", description="'full': the fuzzy normalization below; 'whitespace': only collapse whitespace")
+        "full", description="text compared by the exact hash: 'full': the fuzzy normalization below (lowercase, "
+        "numbers, punctuation, diacritics); 'whitespace': only collapse whitespace")
     fuzzy: bool = Field(True, description="MinHash-LSH near-duplicate removal")
     ngram: int = Field(5, ge=1, description="word n-gram shingle size (FineWeb: 5)")
     bands: int = Field(14, ge=1, description="LSH bands (FineWeb: 14)")
     rows: int = Field(8, ge=1, description="rows per band (FineWeb: 8)")
     threshold: float | None = Field(
-        None, gt=0, lt=1, description="derive bands x rows for this Jaccard threshold (uses num_perm)")
-    num_perm: int = Field(112, ge=1, description="permutations when bands x rows come from threshold")
-    seed: int = Field(1, ge=0, description="seed of the MinHash permutations")
-    lowercase: bool = True
-    numbers: bool = Field(True, description="digit runs become 0")
-    punctuation: bool = Field(True, description="punctuation and symbols become spaces")
-    diacritics: bool = Field(True, description="strip diacritics")
-    verify: bool = Field(True, description="check candidate pairs by true Jaccard of their shingle sets")
-    verify_threshold: float = Field(0.7, ge=0, le=1, description="pairs below this Jaccard are dropped")
+        None, gt=0, lt=1, description="instead of bands and rows: derive bands x rows for this Jaccard threshold "
+        "from num_perm (datasketch MinHashLSH's rule, equal weights on false positives and negatives)")
+    num_perm: int = Field(112, ge=1, description="permutations when bands x rows come from threshold "
+                                                 "(FineWeb: 112 = 14 x 8)")
+    seed: int = Field(1, ge=0, description="seed of the MinHash permutations (datatrove MinhashConfig: 1)")
+    lowercase: bool = Field(True, description="lowercase before hashing (datatrove TextNormConfig: True)")
+    numbers: bool = Field(True, description="digit runs become 0 (datatrove TextNormConfig norm_numbers: True)")
+    punctuation: bool = Field(True, description="punctuation and symbols become spaces (datatrove "
+                                                "TextNormConfig remove_punctuation: True)")
+    diacritics: bool = Field(True, description="strip diacritics, cafe = café (datatrove TextNormConfig "
+                                               "norm_unicode_diacritics: True)")
+    verify: bool = Field(True, description="check each candidate pair by the true Jaccard of its shingle sets "
+                                           "(drops LSH false positives; costs one read of the files that hold "
+                                           "candidates)")
+    verify_threshold: float = Field(0.7, ge=0, le=1, description="verified pairs below this true Jaccard are not "
+                                                                 "duplicates (0.7: about the 14 x 8 S-curve's "
+                                                                 "midpoint, 0.72)")
     keep_order: list[str] = Field(
         default_factory=lambda: ["-quality_score", "crawl_date", "id"],
         description="keeper rule: columns compared in order, '-' = highest first; id breaks ties")
     max_bucket_pairs: int = Field(
         32, ge=2, description="buckets up to this size yield all pairs (when verifying), larger a star")
-    batch_docs: int = Field(2000, ge=1, description="documents hashed per batch")
+    batch_docs: int = Field(2000, ge=1, description="documents hashed per batch (bounds a task's temporaries)")
     components_in_memory_max: int = Field(
-        20_000_000, ge=0, description="edges up to this count are clustered in client memory")
+        20_000_000, ge=0, description="edges up to this count are clustered by union-find in client memory "
+        "(a few tens of bytes per edge); more, or 0, run large-star / small-star on the cluster")
 
     @model_validator(mode="after")
     def _check(self) -> DedupConfig:

@@ -74,8 +74,10 @@ SCHEMA = pa.schema([
 class ExtractConfig(ErrorShareConfig):
     """Options of the extract stage (keys as in a recipe's ``extract:`` block)."""
 
-    split_bytes: int = Field(128 * 2**20, gt=0, description="split files larger than this into ranges")
-    max_html_bytes: int = Field(2 * 2**20, gt=0, description="larger payloads are counted as too_large")
+    split_bytes: int = Field(
+        128 * 2**20, gt=0, description="files larger than this are cut into ranges of about this many bytes, one "
+        "task each (per-record-gzip and uncompressed WARC/ARC; whole-file-compressed ones stay whole)")
+    max_html_bytes: int = Field(2 * 2**20, gt=0, description="payloads larger than this are counted as too_large")
     max_record_bytes: int = Field(
         2**30, gt=0, description="whole-file-compressed WARCs (one gzip member, bz2, xz, zstd): decompressed "
         "bytes of one record; a larger one is counted too_large and the rest of the file is not read")
@@ -85,12 +87,17 @@ class ExtractConfig(ErrorShareConfig):
     time_limit: float = Field(5.0, ge=0, description="seconds per page for trafilatura; 0 = none")
     # trafilatura: fast (= no_fallback) scored the same F1 as the default on the article-extraction
     # benchmark at 1.31x its speed here (the issue quoted ~1.8x; bench/trafilatura_settings.py).
-    fast: bool = True
-    favor_precision: bool = False
-    favor_recall: bool = False
-    include_comments: bool = False
-    include_tables: bool = True
-    deduplicate: bool = False
+    fast: bool = Field(True, description="trafilatura's fast mode (no_fallback: no readability/justext fallback); "
+                                         "trafilatura's own default is False, see bench/trafilatura_settings.py")
+    favor_precision: bool = Field(False, description="trafilatura favor_precision: less text, less noise "
+                                                     "(trafilatura's default: False)")
+    favor_recall: bool = Field(False, description="trafilatura favor_recall: more text, more noise "
+                                                  "(trafilatura's default: False)")
+    include_comments: bool = Field(False, description="keep a page's comment sections (trafilatura's default is "
+                                                      "True; off here, as comments are rarely the page's text)")
+    include_tables: bool = Field(True, description="keep text inside <table> elements (trafilatura's default: True)")
+    deduplicate: bool = Field(False, description="trafilatura's in-document removal of repeated segments "
+                                                 "(trafilatura's default: False)")
     min_text_chars: int = Field(1, ge=1, description="shorter extractions count as extract_empty")
     wet: bool = Field(True, description="turn WET 'conversion' records into documents")
     url_filters: list[dict[str, Any]] = Field(
@@ -98,7 +105,8 @@ class ExtractConfig(ErrorShareConfig):
         description="URL filter applied to the record's target URI before parsing (pushdown), as inline YAML, "
                     "e.g. '{type: karma, table: DIR}'")
     prefix: str = Field(CC_PREFIX, description="host prefix for relative lines of *.paths listings")
-    source: str = "cc-warc"
+    source: str = Field("cc-warc", description="the source column of documents from WARC responses (WET text "
+                                               "is always cc-wet)")
 
 
 _READ_ERRORS: tuple[type[BaseException], ...] = (zlib.error, EOFError, OSError, ValueError, KeyError,
