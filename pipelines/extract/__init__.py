@@ -46,14 +46,14 @@ from pydantic import Field
 
 from corpus_forge.cache import cached
 from corpus_forge.health import ErrorShareConfig
-from corpus_forge.io import CC_PREFIX, compression_of, expand_inputs, path_key
+from corpus_forge.io import CC_PREFIX, compression_of, expand_inputs, is_url, path_key, url_to_fs
 from corpus_forge.schema import stable_id, with_reason
 from corpus_forge.stage import Partition, PartitionResult, Stage
 from corpus_forge.timeout import TimeLimitExceeded, call_with_time_limit
 from pipelines.extract.html_decode import DecodeError, decode_html
 from pipelines.extract.inflate import DecompressionCapExceeded, Inflated, is_member_gzip
 from pipelines.extract.sink import RecordSink
-from pipelines.extract.warc_split import next_boundary, split_points
+from pipelines.extract.warc_split import next_boundary, nominal_ranges, owned_range
 
 HTML_TYPES = ("text/html", "application/xhtml+xml", "application/xml+xhtml", "text/xhtml")
 
@@ -163,17 +163,14 @@ class ExtractStage(Stage):
 
     # ---- partitions -------------------------------------------------------------------------
     def partitions(self, inputs: list[str]) -> list[Partition]:
+        """Nominal ranges of ``split_bytes`` from each file's listed size; the client opens no file (each task
+        finds its own records, :func:`owned_range`). A file whose size no listing gave (a ``*.paths`` line, an
+        http URL) is one task."""
         files = expand_inputs(inputs, prefix=self.config.prefix)
         parts: list[Partition] = []
         for path in files:
             base = path_key(path)  # from the file, never its position in the list
-            try:
-                with fsspec.open(path, "rb") as f:
-                    size = f.size if hasattr(f, "size") and f.size is not None else f.seek(0, 2)
-                    ranges = split_points(f, size, self.config.split_bytes)
-            except (OSError, ValueError):
-                ranges = [(0, None)]  # unreadable here: the partition reports it
-            for start, end in ranges:
+            for start, end in nominal_ranges(listed_size(path), self.config.split_bytes):
                 parts.append(Partition(key=f"{base}-{start:012d}", path=path, start=start, end=end))
         return parts
 
@@ -296,13 +293,14 @@ class ExtractStage(Stage):
             if kind is None and not _looks_like_archive(head) and size > 0:
                 raise ValueError(f"{part.path}: not a WARC, WET or ARC file (starts with {head[:24]!r})")
             sink = RecordSink(part.path, _is_arc(f, head, kind))
-            if kind is not None and part.start == 0 and part.end is None and (not gz or not is_member_gzip(f)):
+            if kind is not None and (not gz or not is_member_gzip(f)):  # one stream: the range at 0 reads it all
+                if part.start > 0:
+                    return self._result(sink)
                 sink.counters.extra["whole_file_gzip" if gz else f"whole_file_{kind}"] = 1
                 f = Inflated(f, kind, self.config.max_file_bytes, self.config.max_record_bytes)
-                size = sys.maxsize  # not known without inflating it all
-                gz = False
-            pos = part.start
-            end = part.end if part.end is not None else size
+                pos, end, gz = 0, sys.maxsize, False  # the size is not known without inflating it all
+            else:
+                pos, end = owned_range(f, part.start, part.end, size, gz)
             try:
                 while pos < end:
                     pos = self._read_range(f, pos, end, gz, sink)
@@ -311,6 +309,9 @@ class ExtractStage(Stage):
                     sink.lost(cap.reason)
                 sink.counters.error("decompression_capped")
                 sink.counters.extra["decompression_capped"] = [f"{part.path}: {cap}"]
+        return self._result(sink)
+
+    def _result(self, sink: RecordSink) -> PartitionResult:
         return PartitionResult(self._kept_table(sink.rows), _removed_table(sink.removed), sink.counters)
 
     def _kept_table(self, rows: list[dict[str, Any]]) -> pa.Table:
@@ -387,6 +388,23 @@ def _removed_table(removed: list[dict[str, Any]]) -> pa.Table:
     rem = pa.Table.from_pylist([{k: v for k, v in r.items() if k != "reason"} for r in removed],
                                schema=SCHEMA) if removed else SCHEMA.empty_table()
     return with_reason(rem, [r["reason"] for r in removed])
+
+
+def listed_size(path: str) -> int | None:
+    """A file's size without a request of its own: a local stat, or the entry its folder's listing cached
+    (globs and folders are listed when the inputs are expanded); None when neither knows it."""
+    fs, p = url_to_fs(path)
+    if not is_url(path) or path.startswith("file://"):
+        try:
+            return int(os.path.getsize(p))
+        except OSError:
+            return None  # the task names the problem
+    try:
+        entries = fs._ls_from_cache(p.rsplit("/", 1)[0]) or []
+    except Exception:  # a filesystem without a listing cache
+        return None
+    sizes = [e.get("size") for e in entries if isinstance(e, dict) and e.get("name", "").rstrip("/") == p]
+    return int(sizes[0]) if sizes and sizes[0] is not None else None
 
 
 def _is_arc(f: BinaryIO, head: bytes, kind: str | None) -> bool:
