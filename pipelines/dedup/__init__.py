@@ -29,14 +29,14 @@ from typing import Any
 from corpus_forge.io import path_exists, read_json, read_parquet
 from corpus_forge.stage import DocumentStage, Partition, PartitionResult, RunContext, read_partition
 from corpus_forge.stats import Counters
-from pipelines.dedup.candidates import bucket_pairs, exact_edges, verify_pairs
+from pipelines.dedup.candidates import bucket_pairs, exact_edges, pair_jaccard, shingle_sets
 from pipelines.dedup.config import DedupConfig
 from pipelines.dedup.keepers import EXACT, NEAR, apply_assignments, choose_keepers, histogram
 from pipelines.dedup.phases import run_global_phases
 from pipelines.dedup.signatures import rank_keys, sign_table
 
 __all__ = ["EXACT", "NEAR", "DedupConfig", "DedupContext", "DedupStage", "apply_assignments", "bucket_pairs",
-           "choose_keepers", "exact_edges", "histogram", "rank_keys", "sign_table", "verify_pairs"]
+           "choose_keepers", "exact_edges", "histogram", "pair_jaccard", "rank_keys", "shingle_sets", "sign_table"]
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,8 @@
 
 Meta rows shuffled on the exact hash give an edge from every exact duplicate to its group's best document
 (:func:`exact_edges`); band rows shuffled on the band key give candidate pairs of documents sharing a bucket
-(:func:`bucket_pairs`); :func:`verify_pairs` keeps the pairs whose true Jaccard reaches the threshold.
+(:func:`bucket_pairs`); for verification, :func:`shingle_sets` reads each file holding candidates once and
+:func:`pair_jaccard` computes each pair's true Jaccard after two joins on the document (bounded per task).
 """
 
 from __future__ import annotations
@@ -88,25 +89,39 @@ def _shingle_sets(path: str, rows: np.ndarray, hasher: MinHasher) -> dict[int, n
     return {int(r): np.unique(hashes[off[i]: off[i + 1]]) for i, r in enumerate(rows)}
 
 
-def verify_pairs(df: pd.DataFrame, paths: list[str], cfg: DedupConfig) -> pd.DataFrame:
-    """True Jaccard of each pair's shingle sets; texts are re-read from their input files."""
+SETS_META = pd.DataFrame({"gid": pd.Series([], dtype="int64"), "shingles": pd.Series([], dtype="object")})
+
+
+def shingle_sets(nodes: pd.DataFrame, paths: list[str], cfg: DedupConfig) -> pd.DataFrame:
+    """``(gid, shingles)``: the sorted unique shingle hashes (as bytes) of each document ``nodes`` lists.
+
+    ``nodes`` holds whole files (shuffled on the file index), so each input file is read once, by one task.
+    """
+    if nodes.empty:
+        return SETS_META.copy()
+    hasher = cfg.hasher()
+    gids: list[np.ndarray] = []
+    sets: list[bytes] = []
+    for f in np.unique(nodes["file"].to_numpy()).tolist():
+        mine = nodes["gid"].to_numpy()[nodes["file"].to_numpy() == f]
+        rows = np.unique(mine & 0xFFFFFFFF)
+        found = _shingle_sets(paths[f], rows, hasher)
+        gids.append((np.int64(f) << np.int64(32)) + rows)
+        sets += [found[int(r)].tobytes() for r in rows]
+    return pd.DataFrame({"gid": np.concatenate(gids).astype(np.int64), "shingles": sets})
+
+
+def pair_jaccard(df: pd.DataFrame) -> pd.DataFrame:
+    """True Jaccard of each pair ``(u, v, su, sv)`` of shingle sets (from :func:`shingle_sets`)."""
     if df.empty:
         return VERIFIED_META.copy()
     t0 = time.perf_counter()
-    hasher = cfg.hasher()
-    u, v = df["u"].to_numpy(), df["v"].to_numpy()
-    need: dict[int, set[int]] = {}
-    for g in np.concatenate([u, v]).tolist():
-        need.setdefault(g >> 32, set()).add(g & 0xFFFFFFFF)
-    sets: dict[int, dict[int, np.ndarray]] = {
-        f: _shingle_sets(paths[f], np.array(sorted(rows), dtype=np.int64), hasher) for f, rows in need.items()
-    }
-    jac = np.empty(len(u))
-    for i, (a, b) in enumerate(zip(u.tolist(), v.tolist(), strict=True)):
-        sa, sb = sets[a >> 32][a & 0xFFFFFFFF], sets[b >> 32][b & 0xFFFFFFFF]
+    jac = np.empty(len(df))
+    for i, (a, b) in enumerate(zip(df["su"].tolist(), df["sv"].tolist(), strict=True)):
+        sa, sb = np.frombuffer(a, dtype=np.uint64), np.frombuffer(b, dtype=np.uint64)
         inter = len(np.intersect1d(sa, sb, assume_unique=True))
         union = len(sa) + len(sb) - inter
         jac[i] = inter / union if union else 1.0
-    secs = np.zeros(len(u))
+    secs = np.zeros(len(df))
     secs[0] = time.perf_counter() - t0
-    return pd.DataFrame({"u": u, "v": v, "jaccard": jac, "seconds": secs})
+    return pd.DataFrame({"u": df["u"].to_numpy(), "v": df["v"].to_numpy(), "jaccard": jac, "seconds": secs})

@@ -56,9 +56,14 @@ def write_assignments(df: pd.DataFrame, assign_dir: str) -> pd.DataFrame:
 
 def histogram(sizes: np.ndarray) -> dict[str, int]:
     """Cluster-size histogram over :data:`HIST_EDGES` bins, e.g. ``{"2": 10, "5-9": 3, "1000+": 1}``."""
+    return histogram_of_counts(Counter(np.asarray(sizes, dtype=np.int64).tolist()))
+
+
+def histogram_of_counts(by_size: dict[int, int]) -> dict[str, int]:
+    """:func:`histogram` from the number of clusters per size (what the cluster reduces to)."""
     out: dict[str, int] = {}
     for lo, hi in itertools.pairwise([*HIST_EDGES, math.inf]):
-        n = int(((sizes >= lo) & (sizes < hi)).sum())
+        n = sum(c for s, c in by_size.items() if lo <= s < hi)
         label = str(lo) if hi == lo + 1 else (f"{lo}+" if hi == math.inf else f"{lo}-{hi - 1}")
         if n:
             out[label] = n

@@ -16,19 +16,27 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from corpus_forge.io import make_dirs, path_exists, read_json, remove_tree, write_json_atomic
 from corpus_forge.stage import Partition
-from pipelines.dedup.candidates import EDGES_META, VERIFIED_META, bucket_pairs, exact_edges, verify_pairs
+from pipelines.dedup.candidates import (
+    EDGES_META,
+    SETS_META,
+    VERIFIED_META,
+    bucket_pairs,
+    exact_edges,
+    pair_jaccard,
+    shingle_sets,
+)
 from pipelines.dedup.components import connected_components
 from pipelines.dedup.config import DedupConfig
-from pipelines.dedup.keepers import choose_keepers, histogram, write_assignments
+from pipelines.dedup.keepers import choose_keepers, histogram_of_counts, write_assignments
 from pipelines.dedup.signatures import sign_partition
 
 SHUFFLE_PARTITION_BYTES = 128 * 2**20  # target size of one shuffled partition
 SMALL_SHUFFLE_ROWS = 2_000_000  # below this, the task-based shuffle (p2p pays off only at scale)
+MAX_READ_TASKS = 100_000  # verification: files read per task is about files / this, at least one task per file
 
 
 def npartitions(total_rows: int, bands: int) -> int:
@@ -73,7 +81,8 @@ def run_global_phases(cfg: DedupConfig, partitions: list[Partition], work_dir: s
         import dask
 
         with dask.config.set(shuffle):
-            stats = edges_and_keepers(cfg, signed, [p.path for p in partitions], assign_dir, nparts, timings)
+            stats = edges_and_keepers(cfg, signed, [p.path for p in partitions], assign_dir, nparts, timings,
+                                      client)
     summary = {
         "signed_files": len(signed.meta_files),
         "failed_files": signed.failed,
@@ -105,7 +114,7 @@ def sign_all(cfg: DedupConfig, partitions: list[Partition], work_dir: str, clien
 
 
 def edges_and_keepers(cfg: DedupConfig, signed: Signed, paths: list[str], assign_dir: str, nparts: int,
-                      timings: dict[str, float]) -> dict[str, Any]:
+                      timings: dict[str, float], client: Any) -> dict[str, Any]:
     """Phases 2-3: exact and fuzzy edges, components, keepers; returns the summary's statistics."""
     import dask.dataframe as dd
 
@@ -113,7 +122,7 @@ def edges_and_keepers(cfg: DedupConfig, signed: Signed, paths: list[str], assign
     stats: dict[str, Any] = {"bands": bands, "rows": rows}
     make_dirs(assign_dir)
     if not signed.meta_files:
-        stats["clusters_summary"] = cluster_summary(np.zeros(0, np.int64))
+        stats["clusters_summary"] = cluster_summary(pd.Series([], dtype="int64"))
         return stats
     meta = dd.read_parquet(signed.meta_files, columns=["gid", "id", "exact_hash", "rank"])
     edge_frames = []
@@ -131,14 +140,16 @@ def edges_and_keepers(cfg: DedupConfig, signed: Signed, paths: list[str], assign
         edge_frames.append(cand)
     with _timed(timings, "components"):
         edges = dd.concat(edge_frames) if len(edge_frames) > 1 else edge_frames[0]
-        sizes, stats["components_method"] = assign_keepers(cfg, meta, edges, assign_dir, nparts)
-    stats["clusters_summary"] = cluster_summary(sizes)
+        counts, stats["components_method"] = assign_keepers(cfg, meta, edges, assign_dir, nparts, client)
+    stats["clusters_summary"] = cluster_summary(counts)
     return stats
 
 
-def cluster_summary(sizes: np.ndarray) -> dict[str, Any]:
-    return {"clusters": len(sizes), "cluster_size_histogram": histogram(sizes),
-            "largest_cluster": int(sizes.max()) if len(sizes) else 0}
+def cluster_summary(counts: pd.Series) -> dict[str, Any]:
+    """Clusters, their size histogram and the largest, from the number of clusters per size."""
+    by_size = {int(k): int(v) for k, v in counts.items()}
+    return {"clusters": sum(by_size.values()), "cluster_size_histogram": histogram_of_counts(by_size),
+            "largest_cluster": max(by_size, default=0)}
 
 
 def exact_edge_frame(meta: Any, nparts: int) -> tuple[Any, int]:
@@ -160,31 +171,53 @@ def candidate_frame(cfg: DedupConfig, band_files: list[str], nparts: int) -> tup
 
 
 def verified_frame(cfg: DedupConfig, cand: Any, n_pairs: int, paths: list[str], nparts: int) -> tuple[Any, dict]:
-    """The candidate pairs whose true Jaccard reaches ``verify_threshold`` (pairs grouped by u's file)."""
-    import dask
+    """The candidate pairs whose true Jaccard reaches ``verify_threshold``.
 
-    cand = cand.assign(file=cand.u // (1 << 32))
-    checked = cand.shuffle(on="file", npartitions=nparts).map_partitions(
-        lambda d: verify_pairs(d.drop(columns=["file"]), paths, cfg), meta=VERIFIED_META).persist()
+    The documents in some pair are shuffled on their file, so one task reads each file holding candidates once
+    and emits their shingle sets; two joins on the document bring both sets to each pair. Every step holds one
+    shuffled partition: nothing grows with the corpus per task.
+    """
+    import dask
+    import dask.dataframe as dd
+
+    nodes = dd.concat([cand[["u"]].rename(columns={"u": "gid"}), cand[["v"]].rename(columns={"v": "gid"})])
+    nodes = nodes.drop_duplicates(split_out=nparts)
+    nodes = nodes.assign(file=nodes.gid // (1 << 32))
+    by_file = nodes.shuffle(on="file", npartitions=max(1, min(len(paths), MAX_READ_TASKS)))
+    sets = by_file.map_partitions(shingle_sets, dask.delayed(paths), cfg, meta=SETS_META).persist()
+    pairs = cand.merge(sets.rename(columns={"gid": "u", "shingles": "su"}), on="u", npartitions=nparts)
+    pairs = pairs.merge(sets.rename(columns={"gid": "v", "shingles": "sv"}), on="v", npartitions=nparts)
+    checked = pairs.map_partitions(pair_jaccard, meta=VERIFIED_META).persist()
     n_ok, cpu = dask.compute((checked.jaccard >= cfg.verify_threshold).sum(), checked.seconds.sum())
     report = {"pairs_checked": n_pairs, "pairs_confirmed": int(n_ok), "pairs_rejected": n_pairs - int(n_ok),
               "threshold": cfg.verify_threshold, "cpu_seconds": round(float(cpu), 3)}
     return checked[checked.jaccard >= cfg.verify_threshold][["u", "v"]], report
 
 
-def assign_keepers(cfg: DedupConfig, meta: Any, edges: Any, assign_dir: str, nparts: int) -> tuple[np.ndarray, str]:
-    """Components of the edges, the keeper of each, decisions written per input file; returns the cluster
-    sizes and the components method."""
+def assign_keepers(cfg: DedupConfig, meta: Any, edges: Any, assign_dir: str, nparts: int,
+                   client: Any) -> tuple[pd.Series, str]:
+    """Components of the edges, the keeper of each, decisions written per input file, all on the cluster;
+    returns the number of clusters per cluster size (a small series) and the components method.
+
+    Labels from the in-memory union-find (which gathers at most ``components_in_memory_max`` edges) are
+    scattered back as a Dask frame: members never come to the client.
+    """
     labels, method = connected_components(edges, cfg.components_in_memory_max)
     if isinstance(labels, pd.DataFrame):
-        nodes = labels["node"].to_numpy()
-        members = meta.map_partitions(lambda d: d[d["gid"].isin(nodes)]).compute()
-        assigned = choose_keepers(members.merge(labels.rename(columns={"node": "gid"}), on="gid"))
-        write_assignments(assigned, assign_dir)
-        return assigned.loc[assigned["reason"].isna(), "cluster_size"].to_numpy(), method
+        labels = scattered_frame(labels, nparts, client)
     members = meta.merge(labels.rename(columns={"node": "gid"}), on="gid", npartitions=nparts)
     empty = choose_keepers(pd.DataFrame(columns=["gid", "label", "id", "rank", "exact_hash"]))
     assigned = members.shuffle(on="label", npartitions=nparts).map_partitions(choose_keepers, meta=empty).persist()
     assigned.shuffle(on="part", npartitions=nparts).map_partitions(
         write_assignments, assign_dir, meta=pd.DataFrame({"n": pd.Series([], dtype="int64")})).compute()
-    return assigned[assigned.reason.isna()].cluster_size.compute().to_numpy(), method
+    return assigned[assigned.reason.isna()].cluster_size.value_counts().compute(), method
+
+
+def scattered_frame(df: pd.DataFrame, nparts: int, client: Any) -> Any:
+    """A pandas frame as a Dask frame whose pieces were sent to the workers directly (not through the
+    scheduler, as ``from_pandas`` would embed them in the graph)."""
+    import dask.dataframe as dd
+
+    step = max(1, math.ceil(len(df) / max(1, nparts)))
+    pieces = [df.iloc[i: i + step] for i in range(0, max(len(df), 1), step)]
+    return dd.from_delayed(client.scatter(pieces), meta=df.iloc[:0], verify_meta=False)
