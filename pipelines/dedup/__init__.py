@@ -16,6 +16,10 @@ Input: a previous stage's output directory (``part-*.parquet``). Four phases; th
 4. **filter** (the runner, one pure task per input file): kept documents get ``dup_cluster`` (the
    keeper's id when they head a cluster, else null); removed ones carry ``dup_cluster`` and ``dup_of``.
 
+Beside its output, a run keeps the signatures of the documents it kept (``OUT/signatures/``); a later run with
+``against: [THAT_OUT]`` (``--against``) removes every new document that is an exact or near duplicate of one of
+them as ``duplicate_of_prior`` (:mod:`pipelines.dedup.prior`), and only reads that folder.
+
 :mod:`pipelines.dedup.phases` runs 1-3 from :meth:`DedupStage.prepare`. ``stats.json`` adds ``dedup``:
 clusters, cluster-size histogram, candidate pairs, verification cost and phase timings.
 """
@@ -26,22 +30,27 @@ import os
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+import pyarrow.compute as pc
+
 from corpus_forge.io import path_exists, read_json, read_parquet
 from corpus_forge.stage import DocumentStage, Partition, PartitionResult, RunContext, read_partition
 from corpus_forge.stats import Counters
 from pipelines.dedup.candidates import bucket_pairs, exact_edges, pair_jaccard, shingle_sets
 from pipelines.dedup.config import DedupConfig
-from pipelines.dedup.keepers import EXACT, NEAR, apply_assignments, choose_keepers, histogram
+from pipelines.dedup.keepers import EXACT, NEAR, PRIOR, apply_assignments, choose_keepers, histogram
 from pipelines.dedup.phases import run_global_phases
+from pipelines.dedup.prior import check_prior, remove_stale_index, write_index
 from pipelines.dedup.signatures import rank_keys, sign_table
 
-__all__ = ["EXACT", "NEAR", "DedupConfig", "DedupContext", "DedupStage", "apply_assignments", "bucket_pairs",
+__all__ = ["EXACT", "NEAR", "PRIOR", "DedupConfig", "DedupContext", "DedupStage", "apply_assignments", "bucket_pairs",
            "choose_keepers", "exact_edges", "histogram", "pair_jaccard", "rank_keys", "shingle_sets", "sign_table"]
 
 
 @dataclass(frozen=True)
 class DedupContext:
-    """What every filter task needs: where the decisions are, file index by partition key, failed files.
+    """What every filter task needs: where the decisions are, file index by partition key, failed files, and
+    where the kept documents' signatures go.
 
     (An object, not a dict: ``Client.scatter`` would scatter a dict's values under its keys as names.)
     """
@@ -49,6 +58,8 @@ class DedupContext:
     assign_dir: str
     index: dict[str, int]
     failed: dict[int, str]
+    work_dir: str
+    out_dir: str
 
 
 class DedupStage(DocumentStage):
@@ -58,10 +69,19 @@ class DedupStage(DocumentStage):
     Config = DedupConfig
     help = "exact + MinHash-LSH near-duplicate removal across the corpus"
 
+    def check(self) -> None:
+        """Each ``against`` folder is a finished dedup output hashed as this run hashes (before any work)."""
+        for k, prior in enumerate(self.config.against):
+            check_prior(prior, self.config, f"dedup.against[{k}]")
+
+    def inputs_identity(self) -> Any:
+        """What the prior runs hold: a prior redone since (other inputs or options) redoes this run."""
+        return [read_json(os.path.join(p, "_stage.json")).get("partitions_sha256") for p in self.config.against]
+
     def prepare(self, partitions: list[Partition], run: RunContext) -> DedupContext:
         summary = run_global_phases(self.config, partitions, run.work_dir, run.client)
         return DedupContext(os.path.join(run.work_dir, "assign"), {p.key: i for i, p in enumerate(partitions)},
-                            {f["index"]: f["error"] for f in summary["failed_files"]})
+                            {f["index"]: f["error"] for f in summary["failed_files"]}, run.work_dir, run.out_dir)
 
     def process(self, part: Partition, ctx: Any = None) -> PartitionResult:
         if ctx is None:
@@ -72,10 +92,17 @@ class DedupStage(DocumentStage):
         table = read_partition(part)
         path = os.path.join(ctx.assign_dir, f"{index:06d}.parquet")
         assign = read_parquet(path) if path_exists(path) else None
-        return apply_assignments(table, assign)
+        res = apply_assignments(table, assign)
+        kept = np.ones(table.num_rows, dtype=bool)
+        if assign is not None:
+            kept[assign.filter(pc.is_valid(assign["reason"]))["row"].to_numpy()] = False
+        kept_rows = np.flatnonzero(kept)
+        write_index(ctx.work_dir, index, kept_rows, ctx.out_dir, part.key)  # for a later run's --against
+        return res
 
     def finalize(self, run: RunContext, counters: Counters, markers: list[dict[str, Any]]) -> dict[str, Any]:
+        remove_stale_index(run.out_dir, {m["key"] for m in markers})
         path = os.path.join(run.work_dir, "summary.json")
         if not path_exists(path):
             return {}
-        return {"dedup": read_json(path)}
+        return {"dedup": read_json(path), **({"against": self.config.against} if self.config.against else {})}

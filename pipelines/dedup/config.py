@@ -46,6 +46,11 @@ class DedupConfig(StageConfig):
     max_bucket_pairs: int = Field(
         32, ge=2, description="buckets up to this size yield all pairs (when verifying), larger a star")
     batch_docs: int = Field(2000, ge=1, description="documents hashed per batch (bounds a task's temporaries)")
+    against: list[str] = Field(
+        default_factory=list, json_schema_extra={"metavar": "PRIOR_DEDUP_DIR"},
+        description="earlier dedup outputs (e.g. last month's snapshot): every document that is an exact or near "
+        "duplicate of one they kept is removed as duplicate_of_prior; they are only read (their signatures/ "
+        "folder: nothing is hashed again); list every earlier snapshot, as each keeps only its own documents")
     components_in_memory_max: int = Field(
         20_000_000, ge=0, description="edges up to this count are clustered by union-find in client memory "
         "(a few tens of bytes per edge); more, or 0, run large-star / small-star on the cluster")

@@ -17,7 +17,7 @@ from corpus_forge.schema import with_reason
 from corpus_forge.stage import PartitionResult
 from corpus_forge.stats import Counters
 
-EXACT, NEAR = "exact_duplicate", "near_duplicate"
+EXACT, NEAR, PRIOR = "exact_duplicate", "near_duplicate", "duplicate_of_prior"
 HIST_EDGES = (2, 3, 4, 5, 10, 100, 1000, 10000)  # cluster-size histogram bins: [2], [3], [4], [5-9], ...
 
 
@@ -25,10 +25,12 @@ ASSIGN_COLUMNS = ["part", "row", "dup_cluster", "dup_of", "reason", "cluster_siz
 
 
 def choose_keepers(df: pd.DataFrame) -> pd.DataFrame:
-    """Members (gid, label, id, rank, exact_hash) -> one assignment row per member.
+    """Members (gid, label, id, rank, exact_hash, prior) -> one assignment row per member of this run.
 
     The keeper of each component (``label``) is its smallest ``rank``; the others are removed as
-    exact duplicates (same exact hash as the keeper) or near duplicates.
+    exact duplicates (same exact hash as the keeper) or near duplicates, or, when the keeper is a prior run's
+    document (whose rank sorts first), as duplicates of the prior. Prior documents get no row: they are not
+    this run's to decide.
     """
     if df.empty:
         return pd.DataFrame({c: pd.Series([], dtype=t) for c, t in zip(
@@ -40,11 +42,15 @@ def choose_keepers(df: pd.DataFrame) -> pd.DataFrame:
     is_keeper = (g.cumcount() == 0).to_numpy()
     size = g["gid"].transform("size").to_numpy()
     gid = df["gid"].to_numpy()
-    reason = np.where(is_keeper, None, np.where(df["exact_hash"].to_numpy() == keeper_hash, EXACT, NEAR))
-    return pd.DataFrame({
+    prior = df["prior"].to_numpy().astype(bool) if "prior" in df.columns else np.zeros(len(df), bool)
+    keeper_prior = g["prior"].transform("first").to_numpy().astype(bool) if "prior" in df.columns else prior
+    reason = np.where(is_keeper, None, np.where(keeper_prior, PRIOR, np.where(
+        df["exact_hash"].to_numpy() == keeper_hash, EXACT, NEAR)))
+    out = pd.DataFrame({
         "part": gid >> 32, "row": gid & 0xFFFFFFFF, "dup_cluster": keeper_id,
         "dup_of": np.where(is_keeper, None, keeper_id), "reason": reason, "cluster_size": size,
     })
+    return out[~prior]
 
 
 def write_assignments(df: pd.DataFrame, assign_dir: str) -> pd.DataFrame:

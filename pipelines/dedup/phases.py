@@ -18,7 +18,7 @@ from typing import Any
 
 import pandas as pd
 
-from corpus_forge.io import make_dirs, path_exists, read_json, remove_tree, write_json_atomic
+from corpus_forge.io import absolute, make_dirs, path_exists, read_json, remove_tree, write_json_atomic
 from corpus_forge.stage import Partition
 from pipelines.dedup.candidates import (
     EDGES_META,
@@ -32,6 +32,7 @@ from pipelines.dedup.candidates import (
 from pipelines.dedup.components import connected_components
 from pipelines.dedup.config import DedupConfig
 from pipelines.dedup.keepers import choose_keepers, histogram_of_counts, write_assignments
+from pipelines.dedup.prior import load_prior, prior_files
 from pipelines.dedup.signatures import sign_partition
 
 SHUFFLE_PARTITION_BYTES = 128 * 2**20  # target size of one shuffled partition
@@ -73,19 +74,25 @@ def run_global_phases(cfg: DedupConfig, partitions: list[Partition], work_dir: s
     if path_exists(assign_dir):  # phases 2-3 restart from the signatures
         remove_tree(assign_dir)
     timings: dict[str, float] = {}
+    paths = [p.path for p in partitions]
     with client.as_current():
         with _timed(timings, "signatures"):
             signed = sign_all(cfg, partitions, work_dir, client)
+        if cfg.against:
+            with _timed(timings, "prior"):
+                prior, prior_paths = load_priors(cfg.against, len(partitions), work_dir, client)
+            signed, paths = with_prior(signed, prior), paths + prior_paths
         nparts = npartitions(signed.documents, cfg.band_rows()[0])
         shuffle = {"dataframe.shuffle.method": "tasks"} if signed.documents < SMALL_SHUFFLE_ROWS else {}
         import dask
 
         with dask.config.set(shuffle):
-            stats = edges_and_keepers(cfg, signed, [p.path for p in partitions], assign_dir, nparts, timings,
-                                      client)
+            stats = edges_and_keepers(cfg, signed, paths, assign_dir, nparts, timings, client)
     summary = {
-        "signed_files": len(signed.meta_files),
+        "signed_files": len(signed.meta_files) - (len(prior.meta_files) if cfg.against else 0),
         "failed_files": signed.failed,
+        **({"against": {"dirs": cfg.against, "files": len(prior.meta_files), "documents": prior.documents}}
+           if cfg.against else {}),
         **stats.pop("clusters_summary"),
         "shuffle_partitions": nparts,
         "signature_mb_per_cpu_second": round(signed.text_bytes / 1e6 / signed.cpu_seconds, 2)
@@ -113,6 +120,26 @@ def sign_all(cfg: DedupConfig, partitions: list[Partition], work_dir: str, clien
     )
 
 
+def load_priors(priors: list[str], first_index: int, work_dir: str, client: Any) -> tuple[Signed, list[str]]:
+    """The prior runs' kept signatures as work files numbered from ``first_index`` (one task per prior output
+    file); returns them and the prior part files (for verification's reads of their text)."""
+    files = prior_files([absolute(p) for p in priors])  # tasks on any machine read the same folders
+    n = len(files)
+    done = client.gather(client.map(load_prior, [f[0] for f in files], [f[1] for f in files],
+                                    range(first_index, first_index + n), work_dir=work_dir, pure=False,
+                                    key=[f"dedup-prior-{i}-{os.urandom(4).hex()}" for i in range(n)]))
+    ids = range(first_index, first_index + n)
+    signed = Signed(meta_files=[os.path.join(work_dir, "meta", f"{i:06d}.parquet") for i in ids],
+                    band_files=[os.path.join(work_dir, "bands", f"{i:06d}.parquet") for i in ids],
+                    failed=[], documents=sum(d["documents"] for d in done), text_bytes=0, cpu_seconds=0.0)
+    return signed, [f[2] for f in files]
+
+
+def with_prior(new: Signed, prior: Signed) -> Signed:
+    return Signed(new.meta_files + prior.meta_files, new.band_files + prior.band_files, new.failed,
+                  new.documents + prior.documents, new.text_bytes, new.cpu_seconds)
+
+
 def edges_and_keepers(cfg: DedupConfig, signed: Signed, paths: list[str], assign_dir: str, nparts: int,
                       timings: dict[str, float], client: Any) -> dict[str, Any]:
     """Phases 2-3: exact and fuzzy edges, components, keepers; returns the summary's statistics."""
@@ -124,7 +151,7 @@ def edges_and_keepers(cfg: DedupConfig, signed: Signed, paths: list[str], assign
     if not signed.meta_files:
         stats["clusters_summary"] = cluster_summary(pd.Series([], dtype="int64"))
         return stats
-    meta = dd.read_parquet(signed.meta_files, columns=["gid", "id", "exact_hash", "rank"])
+    meta = dd.read_parquet(signed.meta_files, columns=["gid", "id", "exact_hash", "rank", "prior"])
     edge_frames = []
     if cfg.exact:
         with _timed(timings, "exact"):
@@ -206,7 +233,7 @@ def assign_keepers(cfg: DedupConfig, meta: Any, edges: Any, assign_dir: str, npa
     if isinstance(labels, pd.DataFrame):
         labels = scattered_frame(labels, nparts, client)
     members = meta.merge(labels.rename(columns={"node": "gid"}), on="gid", npartitions=nparts)
-    empty = choose_keepers(pd.DataFrame(columns=["gid", "label", "id", "rank", "exact_hash"]))
+    empty = choose_keepers(pd.DataFrame(columns=["gid", "label", "id", "rank", "exact_hash", "prior"]))
     assigned = members.shuffle(on="label", npartitions=nparts).map_partitions(choose_keepers, meta=empty).persist()
     assigned.shuffle(on="part", npartitions=nparts).map_partitions(
         write_assignments, assign_dir, meta=pd.DataFrame({"n": pd.Series([], dtype="int64")})).compute()

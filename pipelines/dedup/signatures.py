@@ -92,7 +92,7 @@ def sign_table(table: pa.Table, index: int, cfg: DedupConfig) -> tuple[pd.DataFr
             n_sh[lo: lo + len(batch)] = np.diff(sh_off)
             keys.append(hasher.band_hashes(hasher.signatures_from_shingles(hashes, sh_off)))
     meta = pd.DataFrame({"gid": gid, "id": ids, "exact_hash": exact,
-                         "rank": rank_keys(table, cfg.keep_order), "n_shingles": n_sh})
+                         "rank": rank_keys(table, cfg.keep_order), "n_shingles": n_sh, "prior": np.zeros(n, bool)})
     if cfg.fuzzy and n:
         key = np.concatenate(keys)  # (n, bands)
         has = n_sh > 0
