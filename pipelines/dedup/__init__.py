@@ -74,7 +74,7 @@ class DedupStage(DocumentStage):
         for k, prior in enumerate(self.config.against):
             check_prior(prior, self.config, f"dedup.against[{k}]")
 
-    def inputs_identity(self) -> Any:
+    def inputs_identity(self, partitions: list[Partition]) -> Any:
         """What the prior runs hold: a prior redone since (other inputs or options) redoes this run."""
         return [read_json(os.path.join(p, "_stage.json")).get("partitions_sha256") for p in self.config.against]
 
