@@ -26,6 +26,7 @@ import json
 import os
 import shlex
 import sys
+from dataclasses import dataclass
 from itertools import chain
 from typing import Any
 
@@ -86,6 +87,16 @@ def _tokenizer_dir(path: str) -> str:
     return absolute(path).rstrip("/")
 
 
+@dataclass(frozen=True)
+class PackContext:
+    """Broadcast to every tokenizing task: where token arrays go and which tokenizer encodes."""
+
+    work_dir: str
+    tokenizer: str  # the tokenizer folder
+    kind: str  # the encoder load_encoder picks
+    tokenizer_sha256: str
+
+
 class PackStage(Stage):
     name = "pack"
     Config = PackConfig
@@ -136,15 +147,13 @@ class PackStage(Stage):
         files = sorted({f for mix in self.source_files().values() for src in mix for f in src})
         return [Partition(key=path_key(f), path=f) for f in files]
 
-    def prepare(self, partitions: list[Partition], run: RunContext) -> dict[str, Any]:
+    def prepare(self, partitions: list[Partition], run: RunContext) -> PackContext:
         tok = _tokenizer_dir(self.config.tokenizer)
-        enc = load_encoder(tok)
-        return {"work_dir": run.work_dir, "tokenizer": tok, "kind": enc.kind,
-                "tokenizer_sha256": _sha(f"{tok}/{TOKENIZER_JSON}")}
+        return PackContext(run.work_dir, tok, load_encoder(tok).kind, _sha(f"{tok}/{TOKENIZER_JSON}"))
 
     # ---- per partition, on a worker ------------------------------------------------------------------
     def process(self, part: Partition, ctx: Any = None) -> PartitionResult:
-        enc = load_encoder(ctx["tokenizer"])
+        enc = load_encoder(ctx.tokenizer)
         dtype = VERSION_DTYPE[version_for_vocab(enc.vocab_size)]
         counters = Counters()
         toks, lens, hashes = [], [], []
@@ -161,13 +170,13 @@ class PackStage(Stage):
             lens.append(n)
             hashes.append(sample.id_hashes([batch.ids[i] for i in keep]))
         counters.documents_out = counters.documents_in - sum(counters.removed.values())
-        base = os.path.join(ctx["work_dir"], TOKENS, part.key)
+        base = os.path.join(ctx.work_dir, TOKENS, part.key)
         arrays = {"tokens": np.concatenate(toks) if toks else np.zeros(0, dtype),
                   "lengths": np.concatenate(lens) if lens else np.zeros(0, np.int64),
                   "hashes": np.concatenate(hashes) if hashes else np.zeros(0, np.uint64)}
         for name, arr in arrays.items():
             save_npy(f"{base}.{name}.npy", arr)
-        counters.extra = {"tokens": int(arrays["lengths"].sum()), "tokenizer_sha256": ctx["tokenizer_sha256"]}
+        counters.extra = {"tokens": int(arrays["lengths"].sum()), "tokenizer_sha256": ctx.tokenizer_sha256}
         return PartitionResult(None, None, counters)
 
     # ---- after the map, on the client: plan and write shards per mix --------------------------------

@@ -264,7 +264,7 @@ def test_a_tokenizer_retrained_in_place_redoes_the_pack(tmp_path, tokenizer_dir,
     """The tokenizer's sha256 is part of what pack reads: a finished (or interrupted) pack into the same folder
     with a tokenizer retrained in place is redone with the new one, never reused."""
     from tokenize_bpe.export import export
-    from tokenize_bpe.train import GPT2_PATTERN, train_ranks
+    from tokenize_bpe.train_merges import GPT2_PATTERN, train_ranks
 
     tok = tmp_path / "tok"
     shutil.copytree(tokenizer_dir, tok)
