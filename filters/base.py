@@ -112,7 +112,14 @@ def available_filters() -> list[str]:
 
 
 def build_filter(spec: dict[str, Any], where: str = "filter") -> DocumentFilter:
-    """Build a filter from a recipe spec ``{"type": NAME, **options}``; errors name the bad key."""
+    """Build a filter from a recipe spec ``{"type": NAME, **options}`` (or ``{"datatrove": module.Class,
+    **kwargs}``: a datatrove step, :mod:`filters.datatrove_step`); errors name the bad key."""
+    if isinstance(spec, dict) and "datatrove" in spec:
+        if "type" in spec:
+            raise ConfigError(f"{where}: give 'type' (ours) or 'datatrove' (a datatrove step), not both")
+        from filters.datatrove_step import build_datatrove_step
+
+        return build_datatrove_step(spec, where)
     if not isinstance(spec, dict) or "type" not in spec:
         raise ConfigError(f"{where}: each filter needs a 'type' key (one of {available_filters()})")
     _load_all()

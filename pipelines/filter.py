@@ -7,7 +7,9 @@ is recorded (``removed`` counts in ``stats.json``, a ``reason`` column in ``remo
 ``--keep-removed``), and the columns filters add (``lang``, ``lang_score``, ``quality_score``) are kept.
 Without a config the FineWeb pipeline runs: English at lid.176 score > 0.65, Gopher repetition,
 Gopher quality, C4 (without its terminal-punctuation rule) and FineWeb's own rules. A config file is
-``filters: [{type: NAME, option: value, ...}, ...]``; the types are listed below.
+``filters: [{type: NAME, option: value, ...}, ...]``; the types are listed below. Any datatrove step runs as a
+filter too: ``{datatrove: datatrove.pipeline.formatters.PIIFormatter, keyword: value, ...}``
+(:mod:`filters.datatrove_step`; its drops count as ``datatrove:<Class>:<reason>``).
 """
 
 from __future__ import annotations
@@ -53,8 +55,8 @@ class FilterConfig(StageConfig):
     @classmethod
     def _specs(cls, v: list[dict[str, Any]]) -> list[dict[str, Any]]:
         for i, spec in enumerate(v):
-            if not isinstance(spec, dict) or "type" not in spec:
-                raise ValueError(f"filter #{i + 1} needs a 'type' key")
+            if not isinstance(spec, dict) or ("type" not in spec and "datatrove" not in spec):
+                raise ValueError(f"filter #{i + 1} needs a 'type' key (or 'datatrove': a datatrove step's class)")
         return v
 
 

@@ -29,7 +29,7 @@ counts and the seed, so it is the same for any partitioning of the input or numb
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 from pydantic import Field, model_validator
@@ -83,6 +83,8 @@ class MixFile(StageConfig):
     seed: int = Field(0, description="seed of the shuffle and of the repeated epochs")
     shard_tokens: int = Field(100_000_000, gt=0, description="tokens per shard (llm.c/nanoGPT use 1e8)")
     mixes: dict[str, MixSpec] = Field(min_length=1)
+    format: Literal["llmc", "megatron", "nanogpt"] | None = Field(
+        None, description="the files pack writes (see pack --format, which overrides this)")
 
     @model_validator(mode="after")
     def _names(self) -> MixFile:

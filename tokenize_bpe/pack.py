@@ -28,7 +28,7 @@ import shlex
 import sys
 from dataclasses import dataclass
 from itertools import chain
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 from pydantic import Field
@@ -42,7 +42,6 @@ from corpus_forge.io import (
     is_url,
     list_dir,
     load_npy,
-    local_file,
     path_exists,
     path_key,
     read_json,
@@ -54,9 +53,11 @@ from corpus_forge.stage import Partition, PartitionResult, RunContext, Stage
 from corpus_forge.stats import Counters
 from corpus_forge.text_sources import read_documents, text_files
 from tokenize_bpe import sample
-from tokenize_bpe.encode import load_encoder
+from tokenize_bpe.assemble import gather
+from tokenize_bpe.encode import hf_tokenizer, load_encoder
 from tokenize_bpe.export import TIKTOKEN_FILE, TOKENIZER_JSON
 from tokenize_bpe.mix import MixFile, MixSpec, Selection, SourceDocs, load_mix, plan_mix
+from tokenize_bpe.pack_flat import FlatFormat, flat_format, write_flat_split
 from tokenize_bpe.shards import HEADERS, VERSION_DTYPE, file_sha256, read_header, version_for_vocab, write_shard
 
 TOKENS = "pack_tokens"
@@ -74,9 +75,24 @@ class PackConfig(StageConfig):
     mix: MixFile = Field(description="the mix file (path), or the mix inline in a recipe",
                          json_schema_extra={"metavar": "MIX.yaml"})
     batch_size: int = Field(1024, gt=0, description="documents per encoding call")
+    format: Literal["llmc", "megatron", "nanogpt"] | None = Field(
+        None, description="llmc: llm.c shards (train-NNNNN.bin + .idx + .src); megatron: Megatron's indexed "
+        "dataset (train.bin + train.idx per split); nanogpt: flat uint16 train.bin / val.bin "
+        "(default: the mix file's 'format:', else llmc)")
     # filled in by from_options: where the mix came from (its content is ``mix``, so another mix is another
     # configuration; another tokenizer in the same folder is caught in finalize, see _check_tokenizer)
     mix_file: str | None = Field(None, json_schema_extra={"cli": False})
+
+
+@dataclass(frozen=True)
+class PackLayout:
+    """How a mix's splits are written: llm.c shards of ``version`` (``flat`` None), or one flat file per split."""
+
+    format: str
+    version: int
+    shard_tokens: int
+    eot: int
+    flat: FlatFormat | None
 
 
 def _sha(path: str) -> str:
@@ -100,7 +116,7 @@ class PackContext:
 class PackStage(Stage):
     name = "pack"
     Config = PackConfig
-    help = "tokenize mixes of sources into llm.c token shards (+ .idx, manifest.json)"
+    help = "tokenize mixes of sources into llm.c token shards (+ .idx, .src, manifest.json), Megatron or nanoGPT files"
     writes_documents = False
     inputs_metavar = None
     config: PackConfig
@@ -125,7 +141,14 @@ class PackStage(Stage):
         for name in (TOKENIZER_JSON, TIKTOKEN_FILE):
             if not is_file(f"{tok}/{name}"):
                 raise InputError(f"--tokenizer {tok}: no {name} (the --out folder of corpus-forge bpe)")
+        if self.format != "llmc":  # nanoGPT refuses a vocabulary past 65,536 ids before any work
+            flat_format(self.format, hf_tokenizer(f"{tok}/{TOKENIZER_JSON}").get_vocab_size(), f"--tokenizer {tok}")
         self.source_files()
+
+    @property
+    def format(self) -> str:
+        """``--format``, else the mix file's ``format:``, else llm.c shards."""
+        return self.config.format or self.config.mix.format or "llmc"
 
     def source_files(self) -> dict[str, list[list[str]]]:
         """Per mix, per source: its files (an InputError names the mix and source that is missing)."""
@@ -186,6 +209,8 @@ class PackStage(Stage):
         enc = load_encoder(tok_dir)
         _check_tokenizer(tok_dir, markers)
         version = version_for_vocab(enc.vocab_size)
+        flat = None if self.format == "llmc" else flat_format(self.format, enc.vocab_size, f"--tokenizer {tok_dir}")
+        layout = PackLayout(self.format, version, cfg.mix.shard_tokens, enc.eot, flat)
         files = sorted(f for mix in self.source_files().values() for src in mix for f in src)
         files = list(dict.fromkeys(files))
         index = {f: i for i, f in enumerate(files)}
@@ -204,10 +229,10 @@ class PackStage(Stage):
             shards = []
             for split in SPLITS:
                 sel: Selection = plan[split]
-                shards += _write_split(run, mix_name, split, sel, docs, token_files, version, cfg.mix.shard_tokens,
+                shards += _write_split(run, mix_name, split, sel, docs, token_files, layout,
                                        [s.label for s in spec.sources])
             _remove_stale(out, {s["file"] for s in shards})
-            manifest = _manifest(mix_name, spec, src_files, plan, shards, tokenizer_info, version, cfg)
+            manifest = _manifest(mix_name, spec, src_files, plan, shards, tokenizer_info, layout, cfg)
             write_json_atomic(manifest, os.path.join(out, MANIFEST))
             summary[mix_name] = {k: manifest[k] for k in ("train_tokens", "val_tokens", "stopped_short")}
             summary[mix_name]["shards"] = len(shards)
@@ -254,11 +279,8 @@ def _concat(parts: list[SourceDocs]) -> SourceDocs:
                                                                                "offsets")))
 
 
-def _write_split(run: RunContext, mix: str, split: str, sel: Selection, docs: list[SourceDocs],
-                 token_files: list[str], version: int, shard_tokens: int, labels: list[str]) -> list[dict[str, Any]]:
-    """Write the split's shards as Dask tasks (done ones kept); each task gets its slice of the order."""
-    if sel.source.size == 0:
-        return []
+def split_order(sel: Selection, docs: list[SourceDocs]) -> dict[str, np.ndarray]:
+    """Per document of the split, in order: its token file, offset and length there, source, start in the split."""
     n = sel.source.size
     arrays = {"files": np.empty(n, np.int32), "offsets": np.empty(n, np.int64), "lengths": np.empty(n, np.int64),
               "source": sel.source.astype(np.int32)}
@@ -269,12 +291,32 @@ def _write_split(run: RunContext, mix: str, split: str, sel: Selection, docs: li
     starts = np.zeros(n, np.int64)
     starts[1:] = np.cumsum(arrays["lengths"])[:-1]
     arrays["starts"] = starts
-    total = int(arrays["lengths"].sum())
+    return arrays
+
+
+def plan_digest(arrays: dict[str, np.ndarray], layout: Any, token_files: list[str]) -> str:
+    """sha256 of what a split's files are made of: the order, the layout (format, dtype, shard size), the files."""
     digest = hashlib.sha256()
     for name in ("files", "offsets", "lengths", "source"):
         digest.update(np.ascontiguousarray(arrays[name]).tobytes())
-    digest.update(json.dumps([LAYOUT, version, shard_tokens, [os.path.basename(f) for f in token_files]]).encode())
-    plan_sha = digest.hexdigest()
+    digest.update(json.dumps([LAYOUT, layout, [os.path.basename(f) for f in token_files]]).encode())
+    return digest.hexdigest()
+
+
+def _write_split(run: RunContext, mix: str, split: str, sel: Selection, docs: list[SourceDocs],
+                 token_files: list[str], layout: PackLayout, labels: list[str]) -> list[dict[str, Any]]:
+    """Write the split in the layout's format as Dask tasks (done ones kept); each task gets its slice of the order."""
+    if sel.source.size == 0:
+        return []
+    arrays = split_order(sel, docs)
+    if layout.flat is not None:
+        plan_sha = plan_digest(arrays, [layout.flat.name, str(layout.flat.dtype), layout.shard_tokens], token_files)
+        recs = write_flat_split(run, mix, split, arrays, layout.flat, layout.eot, layout.shard_tokens, token_files,
+                                labels, plan_sha)
+        return [{"split": split, **r} for r in recs]
+    version, shard_tokens, starts = layout.version, layout.shard_tokens, arrays["starts"]
+    plan_sha = plan_digest(arrays, [version, shard_tokens], token_files)
+    total = int(arrays["lengths"].sum())
     done_dir = os.path.join(run.work_dir, PLANS, mix, split)
     n_shards = -(-total // shard_tokens)
     out = os.path.join(run.out_dir, mix)
@@ -294,26 +336,20 @@ def _write_split(run: RunContext, mix: str, split: str, sel: Selection, docs: li
 
 def write_planned_shard(job: tuple) -> dict[str, Any]:
     """Write shard ``k`` (tokens ``lo:hi`` of the split's order) from its slice of the order, or keep it if
-    written for the same plan; runs on a worker."""
+    written for the same plan; runs on a worker, with one token file open at a time (:func:`gather`)."""
     done_dir, k, lo, hi, a, out, version, token_files, labels, plan_sha = job
     done = os.path.join(done_dir, f"done-{k:05d}.json")
     if path_exists(out) and path_exists(done):
         rec = read_json(done)
         if rec.get("plan_sha256") == plan_sha and read_header(out).num_tokens == rec["tokens"]:
             return rec["shard"]
-    memmaps: dict[int, np.ndarray] = {}
-    pieces, per_source = [], np.zeros(len(labels), np.int64)
-    for i in range(a["starts"].size):
-        f = int(a["files"][i])
-        if f not in memmaps:
-            memmaps[f] = np.load(local_file(token_files[f]), mmap_mode="r")
-        s0, n = int(a["starts"][i]), int(a["lengths"][i])
-        a0, a1 = max(lo, s0), min(hi, s0 + n)
-        off = int(a["offsets"][i]) + (a0 - s0)
-        pieces.append(memmaps[f][off : off + (a1 - a0)])
-        per_source[int(a["source"][i])] += a1 - a0
-    tokens = np.concatenate(pieces) if pieces else np.zeros(0, VERSION_DTYPE[version])
     starts = np.asarray(a["starts"], dtype=np.int64)
+    lengths = np.asarray(a["lengths"], dtype=np.int64)
+    a0 = np.maximum(lo, starts)
+    n = np.maximum(np.minimum(hi, starts + lengths) - a0, 0)  # each document's part inside the shard
+    tokens = np.empty(hi - lo, VERSION_DTYPE[version])
+    gather(token_files, a["files"], a["offsets"] + (a0 - starts), a0 - lo, n, tokens)
+    per_source = np.bincount(a["source"], weights=n, minlength=len(labels)).astype(np.int64)
     whole = starts >= lo
     doc_starts = (starts[whole] - lo).astype(np.uint64)
     # the tokens before the first document start: the tail of a document split from the previous shard
@@ -330,13 +366,13 @@ def _remove_stale(out: str, keep: set[str]) -> None:
     """Shards of an earlier plan that this plan does not have (fewer shards now)."""
     for p in list_dir(out):
         name = os.path.basename(p.rstrip("/"))
-        stem, ext = os.path.splitext(name)
+        stem, ext = os.path.splitext(name)  # train-00003.bin (llm.c) or train.bin (megatron, nanogpt)
         if ext in (".bin", ".idx", ".src") and name.startswith(SPLITS) and f"{stem}.bin" not in keep:
             remove_file(p)
 
 
 def _manifest(name: str, spec: MixSpec, src_files: list[list[str]], plan: dict[str, Any], shards: list[dict],
-              tokenizer: dict[str, Any], version: int, cfg: PackConfig) -> dict[str, Any]:
+              tokenizer: dict[str, Any], layout: PackLayout, cfg: PackConfig) -> dict[str, Any]:
     b = plan["budgets"]
     train_tokens = sum(s["train_tokens"] for s in plan["sources"])
     sources = []
@@ -355,14 +391,25 @@ def _manifest(name: str, spec: MixSpec, src_files: list[list[str]], plan: dict[s
                 f"{b['planned_tokens']:,} of the {b['requested_tokens']:,} train tokens requested, weights kept")
     return {
         "mix": name, "seed": cfg.mix.seed, "shard_tokens": cfg.mix.shard_tokens,
-        "version": version, "magic": HEADERS[version][0], "header": HEADERS[version][2],
-        "dtype": str(VERSION_DTYPE[version]), "header_bytes": 1024,
+        **_format_fields(layout),
         "val_fraction": spec.val_fraction, "max_epochs": spec.max_epochs,
         "requested_tokens": b["requested_tokens"], "train_tokens": split_tokens["train"],
         "val_tokens": split_tokens["val"], "stopped_short": b["stopped_short"], "limiting_source": b["limiting_source"],
         "note": note, "sources": sources, "shards": shards, "tokenizer": tokenizer,
         "mix_file": cfg.mix_file, "command": shlex.join(["corpus-forge", *sys.argv[1:]]) if sys.argv else None,
     }
+
+
+def _format_fields(layout: PackLayout) -> dict[str, Any]:
+    """The manifest's description of the files: format, dtype, and the llm.c header or the Megatron dtype code."""
+    if layout.flat is None:
+        v = layout.version
+        return {"format": "llmc", "version": v, "magic": HEADERS[v][0], "header": HEADERS[v][2],
+                "dtype": str(VERSION_DTYPE[v]), "header_bytes": 1024, "eot_position": "before each document"}
+    f = layout.flat
+    extra = {"dtype_code": f.code} if f.code is not None else {}
+    return {"format": f.name, "dtype": str(f.dtype), **extra, "header_bytes": 0,
+            "eot_position": "after each document"}
 
 
 def load_manifest(path: str) -> dict[str, Any]:

@@ -4,9 +4,9 @@
 per shard of the manifest: the file exists, its header (magic, version, token count, file size), the token
 count and sha256 against the manifest, and the ``.idx`` sidecar (count, increasing offsets inside the shard,
 each at an ``<|endoftext|>``) and, when present, the ``.src`` sidecar (one source per ``.idx`` entry; with the
-manifest's ``head_source`` its tokens per source equal the manifest's ``tokens_per_source``); it prints a
-decoded sample and exits 1 naming every mismatch. ``stats`` prints tokens and documents per source and split
-as a table.
+manifest's ``head_source`` its tokens per source equal the manifest's ``tokens_per_source``); a Megatron or
+nanoGPT pack is checked by :mod:`tokenize_bpe.verify_flat`. It prints a decoded sample and exits 1
+naming every mismatch. ``stats`` prints tokens and documents per source and split as a table.
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ from tokenize_bpe.shards import (
     read_src,
     src_path,
 )
+from tokenize_bpe.verify_flat import flat_tokens, verify_flat_file
 
 
 def find_manifests(folder: str) -> list[str]:
@@ -127,8 +128,10 @@ def verify(folder: str, sample_tokens: int = 64) -> list[str]:
             if total != m.get(f"{split}_tokens", total):
                 problems.append(f"{mpath}: {split} shards hold {total} tokens, manifest says {m[f'{split}_tokens']}")
         mix_dir = os.path.dirname(mpath)
+        flat = m.get("format", "llmc") != "llmc"
         for rec in m["shards"]:
-            problems += verify_shard(mix_dir, rec, m["version"], eot, [x["name"] for x in m["sources"]])
+            problems += (verify_flat_file(mix_dir, rec, m) if flat else
+                         verify_shard(mix_dir, rec, m["version"], eot, [x["name"] for x in m["sources"]]))
         ok = not problems
         print(f"{mix_dir}: {len(m['shards'])} shard(s), {m['train_tokens']:,} train + {m['val_tokens']:,} val "
               f"tokens — {'ok' if ok else 'MISMATCH'}")
@@ -142,7 +145,9 @@ def _decode_sample(shard: str, manifest: dict[str, Any], n: int) -> str:
         from tokenize_bpe.encode import hf_tokenizer
 
         tok = hf_tokenizer(f"{manifest['tokenizer']['path'].rstrip('/')}/tokenizer.json")
-        return tok.decode([int(t) for t in open_tokens(shard)[:n]], skip_special_tokens=False)
+        flat = manifest.get("format", "llmc") != "llmc"
+        toks = flat_tokens(shard, manifest) if flat else open_tokens(shard)
+        return tok.decode([int(t) for t in toks[:n]], skip_special_tokens=False)
     except Exception as err:  # a sample is a courtesy: verification does not depend on the tokenizer
         return f"(cannot decode: {err})"
 
