@@ -4,7 +4,7 @@ heuristics + quality classifier (and that with books) at equal tokens over 3 see
 
     .venv/bin/python bench/ablate_real.py [--work /tmp/cf_ablate_real] [--seeds 0 1 2] [--tokens 600000]
 
-Writes the recipe it runs to ``WORK/recipe.yaml`` and the run to ``WORK/run`` (``09-ablate/results.md`` is the
+Writes the recipe it runs to ``WORK/recipe.yaml`` and the run to ``WORK/run`` (``08-ablate/results.md`` is the
 table: per evaluation text, paired and Welch p-values, and the source shares each mix actually trained), then
 prints ``results.md``. A rerun reuses every finished step.
 """
@@ -69,7 +69,7 @@ def main(argv: list[str] | None = None) -> int:
     cli = Path(sys.executable).parent / "corpus-forge"
     subprocess.run([str(cli), "run", str(path), "--out", str(args.work / "run")], check=True)
     print(f"end: {machine_line()}")
-    print((args.work / "run" / "09-ablate" / "results.md").read_text())
+    print((args.work / "run" / "08-ablate" / "results.md").read_text())
     return 0
 
 

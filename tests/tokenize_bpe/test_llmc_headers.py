@@ -110,3 +110,26 @@ def test_shards_verify_names_a_shard_with_the_old_made_up_header(tmp_path, token
     r = subprocess.run(cmd, capture_output=True, text=True)
     assert r.returncode == 1
     assert [ln for ln in r.stderr.splitlines() if "train-00000.bin" in ln and "magic 20240520 version 2" in ln]
+
+
+def test_train_trains_on_llama3_header_shards(wide_tokenizer_dir, tmp_path):
+    # shards of a 65,793-id vocabulary (uint32, LLaMA-3 header) in the trainer: loss from about ln 65,793
+    import json
+
+    from train_smoke.config import TrainConfig
+    from train_smoke.pretrain import train
+
+    tokens, starts, vocab = _encode(wide_tokenizer_dir)
+    mix = tmp_path / "mix"
+    mix.mkdir()
+    cut = int(starts[len(starts) * 9 // 10])
+    write_shard(mix / "train-00000.bin", tokens[:cut], starts[starts < cut], version_for_vocab(vocab))
+    write_shard(mix / "val-00000.bin", tokens[cut:], starts[starts >= cut] - cut, version_for_vocab(vocab))
+    assert read_header(mix / "train-00000.bin").name == "llama-3" and int(tokens.max()) >= 1 << 16
+    (mix / "manifest.json").write_text(json.dumps({"mix": "wide", "tokenizer": str(wide_tokenizer_dir)}))
+    head = tmp_path / "eval.txt"
+    head.write_text(jsonl_texts("nonlatin.jsonl")[0][:300])
+    s = train(TrainConfig(shards=str(mix), out=str(tmp_path / "run"), max_steps=2, block_size=32, batch_size=2,
+                          val_tokens=64, eval=[str(head)], curve_bytes=256, progress=False))
+    assert s["vocab_size"] == vocab == 65_793 and s["steps"] == 2
+    assert 9.0 < s["val_loss"] < 12.0 and s["tokens_seen"] > 0
