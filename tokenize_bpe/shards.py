@@ -98,27 +98,35 @@ def open_tokens(path: str | Path) -> np.memmap:
     return np.memmap(local, dtype=h.dtype, mode="r", offset=HEADER_BYTES, shape=(h.num_tokens,))
 
 
-def idx_path(shard: str | Path) -> str:
-    """``NAME.idx`` beside ``NAME.bin`` (a string: local path or URL)."""
+def sidecar(shard: str | Path, ext: str) -> str:
+    """``NAME.<ext>`` beside ``NAME.bin`` (a string: local path or URL)."""
     s = str(shard)
-    return (s[: -len(".bin")] if s.endswith(".bin") else s) + ".idx"
+    return (s[: -len(".bin")] if s.endswith(".bin") else s) + ext
 
 
-def read_idx(shard: str | Path) -> np.ndarray:
-    """Document start offsets (uint64) from the ``.idx`` beside ``shard`` (local or URL)."""
-    p = idx_path(shard)
-    fs, q = url_to_fs(p)
-    with fs.open(q, "rb") as f:
-        raw = f.read()
-    if len(raw) % 8:
-        raise ShardError(f"{p}: {len(raw)} bytes is not a whole number of uint64 offsets")
-    return np.frombuffer(raw, dtype="<u8").copy()
+def idx_path(shard: str | Path) -> str:
+    """``NAME.idx`` beside ``NAME.bin``: document start offsets."""
+    return sidecar(shard, ".idx")
 
 
 def src_path(shard: str | Path) -> str:
     """``NAME.src`` beside ``NAME.bin``: the source index (into the manifest's ``sources``) of each document."""
-    s = str(shard)
-    return (s[: -len(".bin")] if s.endswith(".bin") else s) + ".src"
+    return sidecar(shard, ".src")
+
+
+def _read_array(path: str, dtype: str, what: str) -> np.ndarray:
+    fs, q = url_to_fs(path)
+    with fs.open(q, "rb") as f:
+        raw = f.read()
+    size = np.dtype(dtype).itemsize
+    if len(raw) % size:
+        raise ShardError(f"{path}: {len(raw)} bytes is not a whole number of {what}")
+    return np.frombuffer(raw, dtype=dtype).copy()
+
+
+def read_idx(shard: str | Path) -> np.ndarray:
+    """Document start offsets (uint64) from the ``.idx`` beside ``shard`` (local or URL)."""
+    return _read_array(idx_path(shard), "<u8", "uint64 offsets")
 
 
 def read_src(shard: str | Path) -> np.ndarray | None:
@@ -126,14 +134,7 @@ def read_src(shard: str | Path) -> np.ndarray | None:
     from corpus_forge.io import path_exists
 
     p = src_path(shard)
-    if not path_exists(p):
-        return None
-    fs, q = url_to_fs(p)
-    with fs.open(q, "rb") as f:
-        raw = f.read()
-    if len(raw) % 2:
-        raise ShardError(f"{p}: {len(raw)} bytes is not a whole number of uint16 source indices")
-    return np.frombuffer(raw, dtype="<u2").copy()
+    return _read_array(p, "<u2", "uint16 source indices") if path_exists(p) else None
 
 
 def _atomic_write(path: Path, chunks: list[bytes | memoryview]) -> None:

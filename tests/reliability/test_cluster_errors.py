@@ -11,6 +11,7 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 import pytest
+from net_helpers import free_port
 
 from corpus_forge.cluster import get_client
 from corpus_forge.config import ConfigError
@@ -31,15 +32,10 @@ def test_unreachable_scheduler_is_a_one_line_config_error():
     assert "tcp://127.0.0.1:1" in msg and "\n" not in msg
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
 
 @pytest.fixture
 def scheduler_without_workers():
-    port = _free_port()
+    port = free_port()
     proc = subprocess.Popen([str(BIN / "dask"), "scheduler", "--host", "127.0.0.1", "--port", str(port),
                              "--dashboard-address", ":0"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:

@@ -13,12 +13,12 @@ import json
 import os
 import shlex
 import shutil
-import socket
 import subprocess
 import uuid
 from pathlib import Path
 
 import pytest
+from net_helpers import free_port
 from service_helpers import RECIPE, ROOT, check_run
 
 ENV_FILE = Path(os.environ.get("CF_DOCKER_DIR", "/tmp/corpus-forge-docker")) / "env"
@@ -50,11 +50,6 @@ def _compose_binary(env: dict[str, str]) -> list[str] | None:
     return None
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
 
 @pytest.fixture(scope="module")
 def compose(tmp_path_factory):
@@ -81,8 +76,8 @@ def compose(tmp_path_factory):
         "COMPOSE_PROJECT_NAME": f"cftest{uuid.uuid4().hex[:8]}",
         "CF_OUT": str(out),
         "CF_RECIPE": RECIPE,
-        "CF_SCHEDULER_PORT": str(_free_port()),
-        "CF_DASHBOARD_PORT": str(_free_port()),
+        "CF_SCHEDULER_PORT": str(free_port()),
+        "CF_DASHBOARD_PORT": str(free_port()),
         "CF_WORKER_MEMORY": "3GiB",
     })
     base = [*binary, "-f", str(ROOT / "docker-compose.yml"), "--project-directory", str(ROOT)]

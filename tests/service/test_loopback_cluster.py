@@ -5,18 +5,12 @@ item 5)."""
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import time
 
 import pytest
+from net_helpers import free_port
 from service_helpers import BIN, check_run, run_recipe
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture
@@ -26,7 +20,7 @@ def loopback_cluster(tmp_path):
     workers the scheduler knows."""
     from distributed import Client
 
-    port, dash = _free_port(), _free_port()
+    port, dash = free_port(), free_port()
     addr = f"tcp://127.0.0.1:{port}"
     env = {k: v for k, v in os.environ.items() if k != "DASK_SCHEDULER_ADDRESS"}
     logs = tmp_path / "logs"

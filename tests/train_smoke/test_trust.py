@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import csv
 import os
-import socket
 import subprocess
 import sys
 import threading
@@ -16,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from net_helpers import free_port
 
 from corpus_forge.cli import main as cli_main
 from corpus_forge.config import ConfigError, validate
@@ -80,21 +80,16 @@ def test_two_runs_at_once_in_one_process_equal_two_runs_one_after_the_other(brow
         assert (together[s]["val_loss"], together[s]["eval_bpb"]) == (alone[s]["val_loss"], alone[s]["eval_bpb"])
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
 
 @pytest.fixture
 def two_thread_worker(tmp_path):
     """`dask scheduler` and one `dask worker --nthreads 2` on 127.0.0.1 (the README's plain cluster recipe)."""
     from distributed import Client
 
-    addr = f"tcp://127.0.0.1:{_free_port()}"
+    addr = f"tcp://127.0.0.1:{free_port()}"
     env = {k: v for k, v in os.environ.items() if k != "DASK_SCHEDULER_ADDRESS"}
     procs = [subprocess.Popen([str(BIN / "dask"), "scheduler", "--host", "127.0.0.1", "--port", addr.rsplit(":")[-1],
-                               "--dashboard-address", f"127.0.0.1:{_free_port()}"], env=env,
+                               "--dashboard-address", f"127.0.0.1:{free_port()}"], env=env,
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)]
     procs.append(subprocess.Popen([str(BIN / "dask"), "worker", addr, "--host", "127.0.0.1", "--nthreads", "2",
                                    "--no-dashboard", "--local-directory", str(tmp_path / "w")], env=env,
