@@ -186,8 +186,7 @@ def run_recipe(recipe: Recipe, out_dir: str, *, where: str = "recipe", inputs: l
         for step in steps:
             stats = run_stage(step.stage, step.inputs, step.out, client=c, keep_removed=keep, progress=progress)
             if progress:
-                print_summary(stats, step.out)
-                step.stage.print_report(stats)
+                print_summary(stats, step.out, step.stage)
             all_stats.append(stats)
             problem = stage_failed(stats)
             if problem:

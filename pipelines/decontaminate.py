@@ -40,6 +40,7 @@ from filters import decontam as dc
 from filters.support.benchmarks import DEFAULT_BENCHMARKS, BenchmarkSpec, as_spec, check_spec, load_benchmark
 from filters.support.ngrams import DocWords, word_spans
 from filters.wikipedia import WIKI_NGRAM, WIKI_THRESHOLD, WIKIPEDIA_DOMAINS, ReferenceNgrams, WikipediaUrlFilter
+from pipelines import decontaminate_report
 from pipelines.wikiref import reference_file
 
 BENCH_COLUMN = "decontam_benchmarks"
@@ -112,6 +113,7 @@ class DecontaminateStage(DocumentStage):
     name = "decontaminate"
     Config = DecontaminateConfig
     help = "remove benchmark test items (13-gram overlap, GPT-3 excision) and Wikipedia"
+    report_section = staticmethod(decontaminate_report.section)  # its part of report.html
 
     def __init__(self, config: DecontaminateConfig | None = None, **options: Any) -> None:
         self.config = config or validate(DecontaminateConfig, options, "decontaminate")

@@ -52,7 +52,7 @@ from corpus_forge.io import (
 from corpus_forge.stage import Partition, PartitionResult, RunContext, Stage
 from corpus_forge.stats import Counters
 from corpus_forge.text_sources import read_documents, text_files
-from tokenize_bpe import sample
+from tokenize_bpe import pack_report, sample
 from tokenize_bpe.encode import load_encoder
 from tokenize_bpe.export import TIKTOKEN_FILE, TOKENIZER_JSON
 from tokenize_bpe.mix import MixFile, MixSpec, Selection, SourceDocs, load_mix, plan_mix
@@ -89,6 +89,7 @@ class PackStage(Stage):
     name = "pack"
     Config = PackConfig
     help = "tokenize mixes of sources into llm.c token shards (+ .idx, manifest.json)"
+    report_section = staticmethod(pack_report.section)  # its part of report.html
     writes_documents = False
     inputs_metavar = None
     config: PackConfig

@@ -54,6 +54,7 @@ from corpus_forge.io import (
 from corpus_forge.schema import with_reason
 from corpus_forge.stage import DocumentStage, Partition, PartitionResult, RunContext, read_partition
 from corpus_forge.stats import Counters
+from pipelines.dedup import report as dedup_report
 from pipelines.dedup.components import connected_components
 from pipelines.dedup.minhash import MinHasher, TextNorm, exact_hashes, lsh_params, normalize_batch
 
@@ -530,6 +531,7 @@ class DedupStage(DocumentStage):
     name = "dedup"
     Config = DedupConfig
     help = "exact + MinHash-LSH near-duplicate removal across the corpus"
+    report_section = staticmethod(dedup_report.section)  # its part of report.html
 
     def prepare(self, partitions: list[Partition], run: RunContext) -> DedupContext:
         self.work_dir = run.work_dir

@@ -13,9 +13,9 @@ Posts stay raw in Arrow tables; every ``8 * flush_rows`` posts (at most) they ar
 aggregates when their URLs repeat (bounded memory; posts whose URLs are >= 90% distinct are not folded,
 since that would not shrink them), and what is left at the end goes to the reduce raw, to be grouped once
 there (:mod:`pipelines.karma.aggregate`). The map's output is split into one hash bucket
-of URLs per Dask worker (:func:`url_buckets`). Reduce, per bucket and in parallel: a tree of
-:func:`merge_partials` tasks, then :func:`finalize` keeps URLs with ``karma >= min_karma`` and writes the
-bucket's part
+of URLs per Dask worker (:func:`url_buckets`). Reduce, in the step's ``finalize`` (run by the one runner), per
+bucket and in parallel: a tree of :func:`merge_partials` tasks, then :func:`write_bucket` keeps URLs with
+``karma >= min_karma`` and writes the bucket's part (the format: :mod:`filters.karma_table`)
 
     TABLE_DIR/karma-part-BBBBB.parquet   url (normalized key), karma, posts, subreddits (top 3 by posts),
                                          first_seen; each URL in exactly one part, each part sorted by URL
@@ -23,8 +23,7 @@ bucket's part
     TABLE_DIR/removed/part-BBBBB.parquet   with --keep-removed: URLs below min_karma, reason low_karma
     TABLE_DIR/_SUCCESS
 
-(:func:`build_local`, one process, writes the same rows as one ``TABLE_DIR/karma.parquet``.) The karma
-URL filter reads ``TABLE_DIR`` either way.
+The karma URL filter reads ``TABLE_DIR``.
 
 Posts are skipped under one reason each, checked in this order: ``malformed_json``, ``self_post``,
 ``nsfw``, ``deleted``, ``removed``, ``no_url``, ``bad_url`` (not an http(s) URL), ``reddit_internal``,
@@ -57,13 +56,22 @@ import pyarrow.compute as pc
 from pydantic import Field
 
 from corpus_forge.config import StageConfig
-from corpus_forge.io import atomic_write, expand_inputs, path_key, read_json, write_json_atomic, write_parquet_atomic
-from corpus_forge.progress import console
+from corpus_forge.io import (
+    atomic_write,
+    expand_inputs,
+    path_exists,
+    path_key,
+    read_json,
+    url_to_fs,
+    write_json_atomic,
+    write_parquet_atomic,
+)
 from corpus_forge.schema import with_reason
 from corpus_forge.stage import Partition, PartitionResult, RunContext, Stage
 from corpus_forge.stats import Counters
-from filters.karma_table import PART_GLOB, TABLE_FILE
+from filters.karma_table import PART_GLOB, part_name
 from filters.support.url_normalize import domains_regex, normalize_url, normalize_urls
+from pipelines.karma import report
 from pipelines.karma.aggregate import (
     MAIN_SCHEMA,
     POSTS_SCHEMA,
@@ -71,10 +79,10 @@ from pipelines.karma.aggregate import (
     Partial,
     aggregate_posts,
     combine,
+    karma_tables,
     merge_partials,
     split_partial,
 )
-from pipelines.karma.aggregate import finalize as _finalize
 from pipelines.karma.pushshift import (
     DELETED_RAW,
     REMOVED_RAW,
@@ -275,6 +283,58 @@ class _BatchScanner:
         return posts, code, urls
 
 
+class DumpScan:
+    """What the scan of one dump has gathered so far: skip counts and example URLs per reason, and the usable
+    posts, buffered raw (``raw``) and folded now and then into a running per-URL aggregate (``folded``).
+
+    :meth:`fold` aggregates the buffered posts once they hold as many rows as the aggregate does, or
+    ``fold_rows``. Memory stays O(distinct URLs + fold_rows) however long the dump (repeated URLs collapse at
+    each fold), and every post is aggregated once plus O(1) re-aggregations on average (the aggregate at least
+    doubles between folds when URLs are distinct). Before the first fold, if at least 90% of the buffered
+    posts' URLs are distinct, folding would not shrink them (memory is O(distinct URLs) either way) and would
+    group them twice: they stay raw and the check comes again at twice as many rows."""
+
+    def __init__(self, how: str, fold_rows: int) -> None:
+        self.how = how
+        self.fold_rows = fold_rows
+        self.counts = np.zeros(len(SKIP_ORDER) + 1, np.int64)  # per skip code; code 0 = used
+        self.examples: dict[str, list[str]] = {}
+        self.raw: list[pa.Table] = []  # posts not aggregated yet
+        self.pending = 0  # rows in ``raw``
+        self.threshold = fold_rows  # fold when ``pending`` reaches this
+        self.folded: tuple[pa.Table, pa.Table] | None = None  # (main, subs) of the posts folded so far
+
+    def take(self, posts: pa.Table, code: np.ndarray, urls: list[str | None]) -> None:
+        """One scanned batch: its skip codes (and a few example URLs per reason) and its usable posts."""
+        self.counts += np.bincount(code, minlength=len(self.counts))
+        for reason in _EXAMPLE_REASONS:
+            got = self.examples.setdefault(reason, [])
+            if len(got) < 3 and self.counts[_CODE[reason]]:
+                for i in np.flatnonzero(code == _CODE[reason])[: 3 - len(got)].tolist():
+                    got.append((urls[i] or "")[:200])
+        if posts.num_rows:
+            self.raw.append(posts)
+            self.pending += posts.num_rows
+            self.fold()
+
+    def fold(self, final: bool = False) -> None:
+        """Aggregate the buffered posts into ``folded`` when due (or now, with ``final``)."""
+        if not self.raw or not (final or self.pending >= self.threshold):
+            return
+        t = pa.concat_tables(self.raw)
+        if not final and self.folded is None and pc.count_distinct(t["url"]).as_py() >= 0.9 * t.num_rows:
+            self.raw = [t]
+            self.threshold = 2 * self.pending
+            return
+        m, s = aggregate_posts(t, self.how)
+        self.raw, self.pending = [], 0
+        self.folded = combine([self.folded, (m, s)], self.how) if self.folded else (m, s)
+        self.threshold = max(self.folded[0].num_rows, self.fold_rows)
+
+    def skipped(self) -> dict[str, int]:
+        return {r: int(self.counts[_CODE[r]]) for r in SKIP_ORDER if self.counts[_CODE[r]]}
+
+
 def scan_dump(path: str, config: KarmaBuildConfig | None = None, *, raw_tail: bool = False) -> Partial:
     """Map step: one dump file → per-URL aggregates of its usable posts, and counters. Pure; no Dask.
 
@@ -282,68 +342,25 @@ def scan_dump(path: str, config: KarmaBuildConfig | None = None, *, raw_tail: bo
     ``Partial.posts`` for the reduce to aggregate: a dump with few repeated URLs is then grouped once,
     in the reduce, instead of twice."""
     cfg = config or KarmaBuildConfig()
-    how = cfg.aggregate
     scanner = _BatchScanner(cfg)
     report = ReadReport(path)
-    counts = np.zeros(len(SKIP_ORDER) + 1, np.int64)
-    examples: dict[str, list[str]] = {}
-    raw: list[pa.Table] = []  # posts not aggregated yet
-    big: tuple[pa.Table, pa.Table] | None = None  # (main, subs) aggregate of the posts folded so far
-    fold_rows = 8 * cfg.flush_rows
-    pending = 0  # rows in ``raw``
-    threshold = fold_rows  # fold when ``pending`` reaches this
-
-    def flush(final: bool = False) -> None:
-        """Aggregate the buffered posts tables (into the running aggregate ``big``) once they hold as many
-        rows as it does, or ``fold_rows``. Memory stays O(distinct URLs + fold_rows) however long the dump
-        (repeated URLs collapse at each fold), and every post is aggregated once plus O(1)
-        re-aggregations on average (``big`` at least doubles between folds when URLs are distinct).
-        Before the first fold, if at least 90% of the buffered posts' URLs are distinct, folding would not
-        shrink them (memory is O(distinct URLs) either way) and would group them twice: they stay raw and
-        the check comes again at twice as many rows."""
-        nonlocal big, pending, threshold
-        if not raw or not (final or pending >= threshold):
-            return
-        t = pa.concat_tables(raw)
-        if not final and big is None and pc.count_distinct(t["url"]).as_py() >= 0.9 * t.num_rows:
-            raw[:] = [t]
-            threshold = 2 * pending
-            return
-        m, s = aggregate_posts(t, how)
-        raw.clear()
-        pending = 0
-        big = combine([big, (m, s)], how) if big else (m, s)
-        threshold = max(big[0].num_rows, fold_rows)
-
-    def take(posts: pa.Table, code: np.ndarray, urls: list[str | None]) -> None:
-        nonlocal counts, pending
-        counts += np.bincount(code, minlength=len(counts))
-        for reason in _EXAMPLE_REASONS:
-            got = examples.setdefault(reason, [])
-            if len(got) < 3 and counts[_CODE[reason]]:
-                for i in np.flatnonzero(code == _CODE[reason])[: 3 - len(got)].tolist():
-                    got.append((urls[i] or "")[:200])
-        if posts.num_rows:
-            raw.append(posts)
-            pending += posts.num_rows
-            flush()
-
+    scan = DumpScan(cfg.aggregate, 8 * cfg.flush_rows)
     for block in iter_line_blocks(path, report, chunk_bytes=cfg.chunk_bytes):
         subs = decode_block(block, report)
         if subs:
             scanner.add(subs)
             if scanner.rows >= cfg.flush_rows:
-                take(*scanner.scan())
+                scan.take(*scanner.scan())
     if scanner.rows:
-        take(*scanner.scan())
+        scan.take(*scanner.scan())
     tail = POSTS_SCHEMA.empty_table()
-    if raw_tail and raw:
-        tail = pa.concat_tables(raw)
+    if raw_tail and scan.raw:
+        tail = pa.concat_tables(scan.raw)
     else:
-        flush(final=True)
-    examples = {k: v for k, v in examples.items() if v}
-    skipped = {r: int(counts[_CODE[r]]) for r in SKIP_ORDER if counts[_CODE[r]]}
-    main, sub = big if big else (MAIN_SCHEMA.empty_table(), SUBS_SCHEMA.empty_table())
+        scan.fold(final=True)
+    examples = {k: v for k, v in scan.examples.items() if v}
+    skipped = scan.skipped()
+    main, sub = scan.folded if scan.folded else (MAIN_SCHEMA.empty_table(), SUBS_SCHEMA.empty_table())
 
     c = Counters(documents_in=report.lines)
     c.documents_out = report.lines - report.malformed - sum(skipped.values())
@@ -389,28 +406,21 @@ def scan_dump_split(path: str, config: KarmaBuildConfig, n: int) -> list[Partial
     return split_partial(scan_dump(path, config, raw_tail=True), n)
 
 
-def finalize(partial: Partial, config: KarmaBuildConfig) -> tuple[pa.Table, pa.Table]:
-    """(kept, below): URLs with ``karma >= min_karma`` in the table schema, sorted by URL; and the rest
-    (not sorted)."""
-    meta = {"min_karma": config.min_karma, "aggregate": config.aggregate,
-            "config": config.model_dump(mode="json")}
-    return _finalize(partial, config.min_karma, config.top_subreddits, meta)
-
-
-def write_bucket(partial: Partial, out_dir: str, config: KarmaBuildConfig, keep_removed: bool = False,
-                 part: int | None = None) -> tuple[Counters, int, int]:
-    """Finalize and write one table file: ``karma.parquet`` (``part`` None) or ``karma-part-PPPPP.parquet``
-    (one hash bucket of the URLs); with ``keep_removed`` also ``removed/part-PPPPP.parquet``. Returns the
-    counters, distinct URLs and URLs kept. Runs on a worker."""
+def write_bucket(partial: Partial, out_dir: str, config: KarmaBuildConfig, part: int,
+                 keep_removed: bool = False) -> tuple[Counters, int, int]:
+    """Write one hash bucket of the table, ``karma-part-PPPPP.parquet``: the bucket's URLs with ``karma >=
+    min_karma``, sorted by URL, with the options in the schema metadata; with ``keep_removed`` also the rest as
+    ``removed/part-PPPPP.parquet`` (reason ``low_karma``). Returns the counters, distinct URLs and URLs kept.
+    Runs on a worker."""
     partial = partial.aggregated(config.aggregate)
-    table, below = finalize(partial, config)
-    name = TABLE_FILE if part is None else f"karma-part-{part:05d}.parquet"
-    write_parquet_atomic(table, os.path.join(out_dir, name))
+    meta = {"min_karma": config.min_karma, "aggregate": config.aggregate, "config": config.model_dump(mode="json")}
+    table, below = karma_tables(partial, config.min_karma, config.top_subreddits, meta)
+    write_parquet_atomic(table, os.path.join(out_dir, part_name(part)))
     if keep_removed:
         below = below.set_column(below.schema.get_field_index("first_seen"), "first_seen",
                                  below["first_seen"].cast(pa.timestamp("s", tz="UTC")))
         write_parquet_atomic(with_reason(below.sort_by("url"), "low_karma"),
-                             os.path.join(out_dir, "removed", f"part-{part or 0:05d}.parquet"))
+                             os.path.join(out_dir, "removed", f"part-{part:05d}.parquet"))
     return partial.counters, partial.main.num_rows, table.num_rows
 
 
@@ -430,21 +440,10 @@ def table_stats(c: Counters, distinct: int, kept: int, config: KarmaBuildConfig,
     }
 
 
-def write_table(partial: Partial, out_dir: str, config: KarmaBuildConfig, keep_removed: bool = False) -> dict:
-    """Finalize and write ``karma.parquet`` and ``stats.json``; return the stats."""
-    c, distinct, kept = write_bucket(partial, out_dir, config, keep_removed)
-    c.check("karma build")
-    table = os.path.join(out_dir, TABLE_FILE)
-    stats = {"stage": "karma", **c.to_dict(), **table_stats(c, distinct, kept, config, table)}
-    write_json_atomic(stats, os.path.join(out_dir, "stats.json"))
-    return stats
-
-
 def _clear_tables(out_dir: str) -> None:
-    """Remove the table files of an earlier run (a single file or parts), so no stale part is read."""
-    fs, _, (root,) = fsspec.get_fs_token_paths(out_dir)
-    for p in [*fs.glob(root.rstrip("/") + "/" + TABLE_FILE), *fs.glob(root.rstrip("/") + "/" + PART_GLOB),
-              *fs.glob(root.rstrip("/") + "/removed/part-*.parquet")]:
+    """Remove the table parts of an earlier run, so no stale part is read with the new ones."""
+    fs, root = url_to_fs(out_dir)
+    for p in [*fs.glob(root.rstrip("/") + "/" + PART_GLOB), *fs.glob(root.rstrip("/") + "/removed/part-*.parquet")]:
         fs.rm(p)
 
 
@@ -497,7 +496,7 @@ class KarmaBuildStage(Stage):
         # written (karma-part-BBBBB.parquet) by its own tasks. The count is kept for reruns.
 
         path = os.path.join(run.work_dir, "buckets.json")
-        if fsspec.core.url_to_fs(path)[0].exists(path):
+        if path_exists(path):
             n = int(read_json(path)["buckets"])
         else:
             n = max(1, min(len(run.client.scheduler_info().get("workers", {})) or 1, 64))
@@ -527,24 +526,10 @@ class KarmaBuildStage(Stage):
             while len(level) > 1:  # tree reduction per bucket, fan-in 8
                 level = [client.submit(merge_partials, level[i : i + 8], cfg.aggregate, pure=False)
                          for i in range(0, len(level), 8)]
-            writes.append(client.submit(write_bucket, level[0], run.out_dir, cfg, run.keep_removed, b, pure=False))
+            writes.append(client.submit(write_bucket, level[0], run.out_dir, cfg, b, run.keep_removed, pure=False))
         results = client.gather(writes)
         return table_stats(counters, sum(r[1] for r in results), sum(r[2] for r in results), cfg,
                            os.path.join(run.out_dir, PART_GLOB))
 
-    @staticmethod
-    def print_report(stats: dict[str, Any]) -> None:
-        if "urls_distinct" in stats:
-            console.print(f"URLs: {stats['urls_distinct']:,} distinct, {stats['urls_kept']:,} with karma >= "
-                          f"{stats['min_karma']} ({stats['aggregate']}) → {stats['table']}")
-        for p in stats.get("problem_files", []):
-            console.print(f"[yellow]{p['path']}[/]: {p['problem']}")
-
-
-def build_local(inputs: list[str], out_dir: str, config: KarmaBuildConfig | None = None,
-                keep_removed: bool = False) -> dict[str, Any]:
-    """The same map/reduce in this process, without Dask (tests, small dumps)."""
-    cfg = config or KarmaBuildConfig()
-    _clear_tables(out_dir)
-    parts = [scan_dump(f, cfg, raw_tail=True) for f in expand_inputs(inputs)]
-    return write_table(merge_partials(parts, cfg.aggregate), out_dir, cfg, keep_removed)
+    print_report = staticmethod(report.print_summary)
+    report_section = staticmethod(report.section)
