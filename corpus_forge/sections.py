@@ -18,6 +18,7 @@ import csv
 import html
 import io
 import math
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -68,13 +69,14 @@ def number(value: Any) -> float | None:
 
 
 def fmt(value: Any, digits: int = 4) -> str:
-    """A number with ``digits`` decimals (integers as ``1,234``); anything else as it is."""
-    x = number(value)
-    if x is None:
+    """An integer (or a string of one) as ``1,234``, another number with ``digits`` decimals, anything else
+    as it is (None as empty)."""
+    if value is None or isinstance(value, bool):
         return "" if value is None else str(value)
-    if x.is_integer() and abs(x) >= 1 and "." not in str(value):
-        return f"{int(x):,}"
-    return f"{x:.{digits}f}"
+    if isinstance(value, int) or (isinstance(value, str) and re.fullmatch(r"-?\d+", value.strip())):
+        return f"{int(value):,}"
+    x = number(value)
+    return str(value) if x is None else f"{x:.{digits}f}"
 
 
 def csv_table(path: str, columns: Sequence[str] | None = None, labels: dict[str, str] | None = None,

@@ -20,7 +20,8 @@ def section(step_dir: str, stats: dict[str, Any]) -> Section | None:
         for src in m.get("sources", []):
             rows.append([mix, src.get("name", ""), fmt(int(src.get("train_tokens", 0))),
                          fmt(int(src.get("val_tokens", 0))), fmt(int(src.get("documents", 0))),
-                         src.get("requested_weight", ""), src.get("achieved_weight", ""), src.get("epochs", "")])
+                         fmt(src.get("requested_weight"), 3), fmt(src.get("achieved_weight"), 3),
+                         fmt(src.get("epochs"), 2)])
         if m.get("stopped_short"):
             rows.append([mix, "(stopped short)", "", "", "", "", "", m.get("note", "")])
     return Section("Tokens per source per mix", table(HEADER, rows)) if rows else None
