@@ -74,7 +74,8 @@ class PackConfig(StageConfig):
     batch_size: int = Field(1024, gt=0, description="documents per encoding call")
     # filled in by from_options: where the mix came from (its content is ``mix``, so another mix is another
     # configuration; another tokenizer in the same folder is caught in finalize, see _check_tokenizer)
-    mix_file: str | None = Field(None, json_schema_extra={"cli": False})
+    mix_file: str | None = Field(None, json_schema_extra={"cli": False},
+                                 description="where the mix was read from (set from --mix; for the manifest)")
 
 
 def _sha(path: str) -> str:

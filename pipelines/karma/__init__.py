@@ -125,11 +125,13 @@ class KarmaBuildConfig(StageConfig):
     min_karma: int = Field(3, description="keep URLs whose karma is at least this (WebText: 3)")
     aggregate: Literal["best", "sum"] = Field(
         "best", description="best single post (WebText/OpenWebText) or sum over posts (OpenWebText2)")
-    drop_self_posts: bool = True
-    drop_nsfw: bool = True
+    drop_self_posts: bool = Field(True, description="skip text posts, which link no outside page (WebText)")
+    drop_nsfw: bool = Field(True, description="skip posts marked NSFW (over_18; OpenWebText)")
     drop_deleted: bool = Field(True, description="drop posts deleted by their author or removed by mods")
-    drop_reddit_internal: bool = True
-    drop_image_hosts: bool = True
+    drop_reddit_internal: bool = Field(True, description="skip links to Reddit's own hosts (reddit.com, redd.it, "
+                                                          "...)")
+    drop_image_hosts: bool = Field(True, description="skip links to image, video and audio hosts and to media "
+                                                     "files (after OpenWebText's exclude list)")
     top_subreddits: int = Field(3, ge=0, description="subreddits kept per URL, by number of posts")
     flush_rows: int = Field(100_000, gt=0, description="submissions scanned at a time; up to 8x this many "
                                                        "posts are buffered before they are aggregated")
