@@ -59,7 +59,8 @@ def _imports(module: str, nodes: list[ast.stmt] | ast.Module, top_only: bool) ->
         elif isinstance(node, ast.ImportFrom):
             base = node.module or ""
             if node.level:
-                base = ".".join(package.split(".")[: len(package.split(".")) - node.level + 1] + ([base] if base else []))
+                parts = package.split(".")
+                base = ".".join(parts[: len(parts) - node.level + 1] + ([base] if base else []))
             for a in node.names:  # `from pkg import submodule` imports the submodule
                 target = _resolve(f"{base}.{a.name}") if f"{base}.{a.name}" in MODULES else _resolve(base)
                 if target:
@@ -95,7 +96,7 @@ def find_cycle(edges: dict[str, set[str]]) -> list[str] | None:
         path.append(node)
         for nxt in sorted(edges.get(node, ())):
             if state.get(nxt) == 1:
-                return path[path.index(nxt):] + [nxt]
+                return [*path[path.index(nxt):], nxt]
             if nxt not in state and (found := visit(nxt)):
                 return found
         state[node] = 2

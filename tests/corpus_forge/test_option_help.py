@@ -54,6 +54,7 @@ def test_the_models_of_every_step_and_filter_are_checked() -> None:
     names = {m.__qualname__ for m in MODELS}
     for step in registry.STEPS:
         assert registry.step_class(step).Config in MODELS, step
-    assert {"Recipe", "AblateConfig", "MixFile", "MixSpec", "SourceSpec", "BenchmarkSpec", "KarmaFilterConfig", "C4Config",
+    assert {"Recipe", "AblateConfig", "MixFile", "MixSpec", "SourceSpec", "BenchmarkSpec", "KarmaFilterConfig",
+            "C4Config",
             "GopherQualityConfig", "QualityConfig"} <= names
     assert len(MODELS) >= 25 and sum(len(m.model_fields) for m in MODELS) >= 200
