@@ -34,7 +34,6 @@ import pyarrow as pa
 
 from corpus_forge.config import StageConfig, validate
 from corpus_forge.io import path_key, read_parquet, stage_output_files
-from corpus_forge.io import safe_key as safe_key
 from corpus_forge.stats import Counters
 
 if TYPE_CHECKING:

@@ -44,9 +44,10 @@ from corpus_forge.io import (
     path_exists,
     remove_file,
     remove_tree,
+    safe_key,
     url_to_fs,
 )
-from corpus_forge.stage import Partition, PartitionResult, RunContext, Stage, safe_key
+from corpus_forge.stage import Partition, PartitionResult, RunContext, Stage
 from corpus_forge.stats import Counters
 from train_smoke import ablate_report
 from train_smoke.ablate_results import mean_by_mix, ranking, write_results

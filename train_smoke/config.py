@@ -43,6 +43,8 @@ class TrainConfig(StageConfig):
                      description="output dir, local or URL (s3://...): metrics.jsonl, summary.json, ckpt.pt")
     model: ModelSize = Field("tiny", description="model size")
     block_size: int | None = Field(None, ge=8, description="context length; none = the size's")
+    vocab_size: int | None = Field(None, ge=2, description="embedding rows, at least the tokenizer's ids; none = "
+                                   "the tokenizer's (nanoGPT pads GPT-2's 50,257 to 50,304, a multiple of 64)")
     batch_size: int = Field(8, ge=1, description="sequences per micro-batch")
     grad_accum: int = Field(1, ge=1, description="micro-batches per optimizer step")
     tokens: int | None = Field(None, ge=1, description="token budget; none = one pass over the train split")
@@ -90,6 +92,7 @@ class TrainConfig(StageConfig):
 
 # Options that shape the loss curve: a resumed run must not change them.
 CURVE_KEYS = ("model", "block_size", "batch_size", "grad_accum", "lr", "min_lr_ratio", "warmup_steps",
-              "weight_decay", "beta1", "beta2", "grad_clip", "seed", "align_docs", "dtype", "weights")
+              "weight_decay", "beta1", "beta2", "grad_clip", "seed", "align_docs", "dtype", "weights",
+              "vocab_size")
 
 

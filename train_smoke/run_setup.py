@@ -134,7 +134,9 @@ def setup(cfg: TrainConfig) -> Run:
     first = next(iter(dirs))
     tok = find_tokenizer(cfg.tokenizer, dirs[first], manifests[first])
     encode, eot, vocab_size = evaluate.load_tokenizer(tok)
-    gcfg = config_for(cfg.model, vocab_size, cfg.block_size)
+    if cfg.vocab_size is not None and cfg.vocab_size < vocab_size:
+        raise ConfigError(f"vocab_size: {cfg.vocab_size} is below the tokenizer's {vocab_size} ids")
+    gcfg = config_for(cfg.model, cfg.vocab_size or vocab_size, cfg.block_size)
     T = gcfg.block_size
     for d in dirs.values():  # an out-of-range id is a device-side assert on CUDA: refuse it here
         try:
@@ -160,7 +162,7 @@ def setup(cfg: TrainConfig) -> Run:
     peak_lr = cfg.lr or DEFAULT_LR[cfg.model]
     optimizer = model.configure_optimizers(cfg.weight_decay, peak_lr, (cfg.beta1, cfg.beta2),
                                            fused=device == "cuda")
-    curve = {k: getattr(cfg, k) for k in CURVE_KEYS} | {"max_steps": max_steps, "vocab_size": vocab_size}
+    curve = {k: getattr(cfg, k) for k in CURVE_KEYS} | {"max_steps": max_steps, "vocab_size": gcfg.vocab_size}
     run = Run(cfg=cfg, out=out, device=device, use_bf16=use_bf16, mix=mix, mix_dirs=dirs, manifests=manifests,
               tokenizer=tok, encode=encode, eot=eot, vocab_size=vocab_size, gcfg=gcfg, batches=batches, val=val,
               texts=evaluate.eval_texts(cfg.eval), model=model, optimizer=optimizer, generator=gen,
