@@ -50,9 +50,8 @@ def recipe(warcs: list[str], seeds: list[int], tokens: int, workers: int) -> dic
 
 
 def main(argv: list[str] | None = None) -> int:
-    from extract import build_warcs
-
     from _common import import_build_samples
+    from extract import build_warcs
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--work", type=Path, default=Path("/tmp/cf_ablate_real"))

@@ -10,8 +10,10 @@ Pushshift records in ``../shared/data/reddit`` (1,182 submissions from 2005 + 31
    id, a pseudo-random score and, from its second copy on, a copy number added to the URL's path, so every
    link URL is distinct (the worst case for the table; real monthly dumps are mostly distinct URLs too).
    Interleaved per repeat:
-   - ours on Dask: ``KarmaBuild.run`` on a LocalCluster of ``--workers`` processes (start-up included);
-   - ours in one process: ``build_local`` (same map/reduce, no Dask): lines per CPU second;
+   - ours on Dask: ``run_stage(KarmaBuildStage(), ...)`` on a LocalCluster of ``--workers`` processes (start-up
+     included);
+   - ours in one process: :func:`one_process` (the same map and merge functions, called in this process, no
+     Dask): lines per CPU second;
    - peer: the OpenWebText recipe (jcpeterson/openwebtext ``extract_urls.py`` + ``deduplicate_urls.py``),
      re-implemented here: stdlib ``json.loads`` per line, keep ``score >= 3``, not NSFW, not an excluded
      domain or file extension; then de-duplicate by (host, unquoted path). It does not aggregate karma,
@@ -174,9 +176,20 @@ def _timed(fn: Any) -> dict[str, float]:
     return {"wall": time.perf_counter() - t0, "cpu": time.process_time() - c0, "load": la, "out": out}
 
 
+def one_process(paths: list[str], out: str) -> int:
+    """The step's map (:func:`scan_dump`) and merge in this process, written as one table part; URLs kept."""
+    from pipelines.karma import KarmaBuildConfig, scan_dump, write_bucket
+    from pipelines.karma.aggregate import merge_partials
+
+    cfg = KarmaBuildConfig()
+    merged = merge_partials([scan_dump(p, cfg, raw_tail=True) for p in paths], cfg.aggregate)
+    return write_bucket(merged, out, cfg, 0)[2]
+
+
 def bench_build(work: Path, lines: int, files: int, workers: int, repeats: int) -> None:
     from corpus_forge.cluster import get_client
-    from pipelines.karma import KarmaBuild, build_local
+    from corpus_forge.runner import run_stage
+    from pipelines.karma import KarmaBuildStage
 
     paths = build_dumps(work, lines, files)
     runs: dict[str, list[dict[str, float]]] = {"ours-dask": [], "ours-dask-warm": [], "ours-1proc": [],
@@ -184,13 +197,13 @@ def bench_build(work: Path, lines: int, files: int, workers: int, repeats: int) 
     out = work / "out"
     for r in range(repeats):
         shutil.rmtree(out, ignore_errors=True)
-        runs["ours-dask"].append(_timed(lambda: KarmaBuild().run(
-            paths, str(out / "dask"), workers=workers, progress=False)["urls_kept"]))
+        runs["ours-dask"].append(_timed(lambda: run_stage(
+            KarmaBuildStage(), paths, str(out / "dask"), workers=workers, progress=False)["urls_kept"]))
         with get_client(workers=workers, quiet=True) as client:
             client.run(lambda: __import__("pipelines.karma"))  # workers import the code before the clock
-            runs["ours-dask-warm"].append(_timed(lambda: KarmaBuild().run(
-                paths, str(out / "warm"), client=client, progress=False)["urls_kept"]))
-        runs["ours-1proc"].append(_timed(lambda: build_local(paths, str(out / "local"))["urls_kept"]))
+            runs["ours-dask-warm"].append(_timed(lambda: run_stage(
+                KarmaBuildStage(), paths, str(out / "warm"), client=client, progress=False)["urls_kept"]))
+        runs["ours-1proc"].append(_timed(lambda: one_process(paths, str(out / "local"))))
         runs["peer-openwebtext"].append(_timed(lambda: peer_openwebtext(paths)))
         print(f"repeat {r + 1}/{repeats} done ({machine_line()})", flush=True)
     rows = []
@@ -264,8 +277,6 @@ def bench_memory(work: Path, sizes: list[int]) -> None:
 # ----------------------------------------------------------------------------------------- pushdown
 def build_pushdown_inputs(work: Path, n_pages: int) -> tuple[str, str, list[str]]:
     """(warc, karma table dir, the URLs that pass). 10% of the pages get a SYNTHETIC post with karma 5."""
-    from pipelines.karma import build_local
-
     bs = import_build_samples()
     pages = [p for p in bs.load_pages(WEB_EXTRACTION, ("scrapinghub_aeb", "trafilatura_eval"))
              if not p.synthetic_url]
@@ -281,7 +292,7 @@ def build_pushdown_inputs(work: Path, n_pages: int) -> tuple[str, str, list[str]
             f.write(json.dumps({"id": f"synthetic{i}", "url": url, "score": 5, "created_utc": 1716000000,
                                 "subreddit": "synthetic", "is_self": False, "over_18": False}) + "\n")
     table = work / "pushdown" / "table"
-    build_local([str(dump)], str(table))
+    one_process([str(dump)], str(table))
     return str(warc), str(table), passing
 
 

@@ -56,7 +56,7 @@ def main() -> None:
 
     from corpus_forge.cluster import get_client
     from tokenize_bpe.export import export
-    from tokenize_bpe.train import GPT2_PATTERN, chunk_text, train_ranks
+    from tokenize_bpe.train_merges import GPT2_PATTERN, chunk_text, train_ranks
 
     work = Path(args.work)
     shutil.rmtree(work, ignore_errors=True)

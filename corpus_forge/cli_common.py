@@ -70,8 +70,7 @@ def run_step_command(cls: type[Stage], args: argparse.Namespace) -> int:
         keep_removed=args.keep_removed, progress=not args.no_progress,
     )
     if not args.no_progress:
-        print_summary(stats, absolute(args.out))
-        cls.print_report(stats)
+        print_summary(stats, absolute(args.out), cls)
     return exit_status(stats)
 
 

@@ -65,8 +65,17 @@ def summary_table(stats: dict[str, Any]) -> Table:
     return t
 
 
-def print_summary(stats: dict[str, Any], out_dir: str) -> None:
-    console.print(summary_table(stats))
+def print_summary(stats: dict[str, Any], out_dir: str, stage: Any = None) -> None:
+    """The end of a step's run: for a step that writes documents, the documents table (in, out, each removal
+    reason); for one that does not, a title line (its documents are not the point: bpe, pack, ablate). Then
+    failed partitions, the step's own summary (``stage.print_report``) and where the output is."""
+    if stage is None or stage.writes_documents:
+        console.print(summary_table(stats))
+    else:
+        console.print(f"[bold]{stats.get('stage', stage.name)}[/]: {stats.get('seconds', 0)} s, "
+                      f"{stats.get('partitions_done', '?')}/{stats.get('partitions', '?')} partitions")
     for f in stats.get("failed_partitions", []):
         console.print(f"[red]failed partition[/] {f['key']} ({f['input']}): {f['error']}")
+    if stage is not None:
+        stage.print_report(stats)
     console.print(f"output: {out_dir}   stats: {out_dir.rstrip('/')}/stats.json")

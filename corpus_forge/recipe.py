@@ -45,13 +45,15 @@ class Recipe(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    name: str = "recipe"
-    description: str = ""
-    inputs: list[str] = Field(default_factory=list)
-    workers: int | None = Field(None, ge=1)
-    scheduler: str | None = None
-    keep_removed: bool = False
-    stages: list[dict[str, dict[str, Any] | None]] = Field(min_length=1)
+    name: str = Field("recipe", description="the run's name (the report's title)")
+    description: str = Field("", description="what the recipe does, for the reader")
+    inputs: list[str] = Field(default_factory=list, description="the first step's inputs (paths, globs, URLs); "
+                                                                "--input overrides them")
+    workers: int | None = Field(None, ge=1, description="LocalCluster worker processes (default: cores)")
+    scheduler: str | None = Field(None, description="address of a running Dask scheduler (default: a LocalCluster)")
+    keep_removed: bool = Field(False, description="every step also writes its dropped documents to removed/")
+    stages: list[dict[str, dict[str, Any] | None]] = Field(
+        min_length=1, description="the steps in order, each '- STEP: {options}' (plus id: and inputs:)")
 
 
 @dataclass
@@ -186,8 +188,7 @@ def run_recipe(recipe: Recipe, out_dir: str, *, where: str = "recipe", inputs: l
         for step in steps:
             stats = run_stage(step.stage, step.inputs, step.out, client=c, keep_removed=keep, progress=progress)
             if progress:
-                print_summary(stats, step.out)
-                step.stage.print_report(stats)
+                print_summary(stats, step.out, step.stage)
             all_stats.append(stats)
             problem = stage_failed(stats)
             if problem:

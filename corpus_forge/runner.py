@@ -370,6 +370,7 @@ def run_stage(
         if failed:
             total.error("partition_failed", len(failed))
         stats: dict[str, Any] = {"stage": stage.name, **total.to_dict(with_kinds=False), **extra}
+        stats["writes_documents"] = stage.writes_documents  # the report's funnel shows the steps that do
         stats["partitions"] = len(partitions)
         stats["partitions_done"] = len(markers)
         stats["partitions_failed"] = len(failed)

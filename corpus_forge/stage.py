@@ -11,7 +11,10 @@ The lifecycle, run by :func:`corpus_forge.runner.run_stage` for every step::
     finalize(run, counters, markers)   on the client, once: a global phase after the map (reduce, train,
                                        assemble shards, tables); returns extra ``stats.json`` keys
 
-A step knows nothing of markers, retries, ``_SUCCESS`` or ``stats.json``: the runner writes them.
+A step knows nothing of markers, retries, ``_SUCCESS`` or ``stats.json``: the runner writes them (and records
+there whether the step ``writes_documents``, which puts it in the report's funnel). Two optional hooks show a
+step's results: ``print_report(stats)`` at the end of a command-line run, ``report_section(step_dir, stats)`` in
+``report.html``.
 
     class MyStage(DocumentStage):
         name = "my-stage"
@@ -25,13 +28,16 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import pyarrow as pa
 
 from corpus_forge.config import StageConfig, validate
 from corpus_forge.io import path_key, read_parquet, stage_output_files
 from corpus_forge.stats import Counters
+
+if TYPE_CHECKING:
+    from corpus_forge.sections import Section
 
 
 @dataclass(frozen=True)
@@ -128,7 +134,14 @@ class Stage:
 
     @staticmethod
     def print_report(stats: dict[str, Any]) -> None:
-        """Printed under the summary table after a run from the command line (default: nothing)."""
+        """Printed at the end of a run from the command line: under the documents table for a step that writes
+        documents; for one that does not, the step's whole summary (default: nothing)."""
+
+    @staticmethod
+    def report_section(step_dir: str, stats: dict[str, Any]) -> Section | None:
+        """This step's part of the run's ``report.html``, from its output folder and ``stats.json`` (default:
+        none; a step that writes documents is in the funnel either way). See :mod:`corpus_forge.sections`."""
+        return None
 
     def independent_partitions(self) -> bool:
         """True when a partition's output depends on that partition alone (no global phase decides it).

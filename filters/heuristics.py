@@ -18,18 +18,23 @@ from __future__ import annotations
 
 import re
 from functools import lru_cache
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar
 
 import numpy as np
 import pyarrow as pa
-from pydantic import Field
 
 from corpus_forge.cache import cached
-from corpus_forge.config import StageConfig, validate
+from corpus_forge.config import validate
 from filters.base import DocumentFilter, FilterResult, register_filter
+from filters.heuristics_config import (
+    C4Config,
+    FineWebQualityConfig,
+    GopherQualityConfig,
+    GopherRepetitionConfig,
+    HeuristicConfig,
+    Tokenizer,
+)
 from filters.support.word_tokenizer import datatrove_tokenizer, word_tokenize
-
-Tokenizer = Literal["fast", "spacy"]
 
 
 def _language(tokenizer: Tokenizer) -> Any:
@@ -44,15 +49,11 @@ def _language(tokenizer: Tokenizer) -> Any:
     return datatrove_tokenizer()
 
 
-class _HeuristicConfig(StageConfig):
-    tokenizer: Tokenizer = Field("fast", description="'fast' (spaCy's rules without spaCy) or 'spacy'")
-
-
 class DatatroveAdapter(DocumentFilter):
     """Runs one datatrove ``BaseFilter`` per document; subclasses name the class and its options."""
 
     name: ClassVar[str] = "datatrove"
-    config_model: ClassVar[type[_HeuristicConfig]] = _HeuristicConfig
+    config_model: ClassVar[type[HeuristicConfig]] = HeuristicConfig
     # options that are ours, not the datatrove class's
     own_options: ClassVar[tuple[str, ...]] = ("tokenizer",)
     reason_names: ClassVar[dict[str, str]] = {}
@@ -104,21 +105,6 @@ class DatatroveAdapter(DocumentFilter):
         if new_texts is not None:
             cols["text"] = pa.array(new_texts, type=pa.string())
         return FilterResult(keep, reasons, cols)
-
-
-class GopherQualityConfig(_HeuristicConfig):
-    """Gopher (Rae et al. 2021, table A1) quality rules; datatrove's defaults = FineWeb's."""
-
-    min_doc_words: int | None = 50
-    max_doc_words: int | None = 100_000
-    min_avg_word_length: int | None = 3
-    max_avg_word_length: int | None = 10
-    max_symbol_word_ratio: float | None = 0.1
-    max_bullet_lines_ratio: float | None = 0.9
-    max_ellipsis_lines_ratio: float | None = 0.3
-    max_non_alpha_words_ratio: float | None = 0.8
-    min_stop_words: int | None = 2
-    stop_words: list[str] | None = None
 
 
 _word_flags: dict[str, tuple[bool, bool]] = {}
@@ -198,18 +184,6 @@ class GopherQualityFilter(DocumentFilter):
 
     def filter_table(self, table: pa.Table) -> FilterResult:
         return _run_checks(self, table)
-
-
-class GopherRepetitionConfig(_HeuristicConfig):
-    """Gopher repetition thresholds (table A1); datatrove's defaults = FineWeb's."""
-
-    dup_line_frac: float | None = 0.3
-    dup_para_frac: float | None = 0.3
-    dup_line_char_frac: float | None = 0.2
-    dup_para_char_frac: float | None = 0.2
-    top_n_grams: list[tuple[int, float]] = Field(default_factory=lambda: [(2, 0.2), (3, 0.18), (4, 0.16)])
-    dup_n_grams: list[tuple[int, float]] = Field(
-        default_factory=lambda: [(5, 0.15), (6, 0.14), (7, 0.13), (8, 0.12), (9, 0.11), (10, 0.10)])
 
 
 _PARAGRAPH = re.compile(r"\n{2,}")
@@ -401,22 +375,6 @@ def _run_checks(f: Any, table: pa.Table) -> FilterResult:
     return FilterResult(keep, reasons)
 
 
-class C4Config(_HeuristicConfig):
-    """C4 (Raffel et al. 2020) rules as FineWeb ran them: no terminal-punctuation line filter."""
-
-    split_paragraph: bool = True
-    remove_citations: bool = True
-    filter_no_terminal_punct: bool = Field(False, description="FineWeb: false (C4 itself: true)")
-    min_num_sentences: int = 5
-    min_words_per_line: int = 3
-    max_word_length: int = 1000
-    filter_lorem_ipsum: bool = True
-    filter_javascript: bool = True
-    filter_curly_bracket: bool = True
-    filter_policy: bool = True
-    rewrite_text: bool = Field(True, description="kept documents lose the lines C4 rejects (as in C4, FineWeb)")
-
-
 @register_filter("c4")
 class C4QualityFilter(DatatroveAdapter):
     """Lorem ipsum, curly brackets, too few sentences; drops javascript/policy/short lines from the text."""
@@ -433,18 +391,6 @@ class C4QualityFilter(DatatroveAdapter):
         from datatrove.pipeline.filters import C4QualityFilter as Cls
 
         return Cls
-
-
-class FineWebQualityConfig(_HeuristicConfig):
-    """FineWeb's own rules (Penedo et al. 2024), datatrove's defaults."""
-
-    line_punct_thr: float = 0.12
-    line_punct_exclude_zero: bool = False
-    stop_chars: list[str] | None = None
-    short_line_thr: float = 0.67
-    short_line_length: int = 30
-    char_duplicates_ratio: float = 0.01
-    new_line_ratio: float = 0.3
 
 
 @register_filter("fineweb_quality")

@@ -1,8 +1,8 @@
 """The karma table, the one format ``karma build`` writes and the ``karma`` URL filter reads.
 
-``TABLE_DIR/karma-part-BBBBB.parquet`` (one URL hash bucket each, from a Dask run) or ``TABLE_DIR/karma.parquet``
-(one process): ``url`` (normalized key), ``karma``, ``posts``, ``subreddits``, ``first_seen``; the schema
-metadata under :data:`META_KEY` records how it was built (``min_karma``, ``aggregate``, the options).
+``TABLE_DIR/karma-part-BBBBB.parquet``, one URL hash bucket each (every URL in exactly one part, each part sorted
+by URL), read together: ``url`` (normalized key), ``karma``, ``posts``, ``subreddits``, ``first_seen``; the
+schema metadata under :data:`META_KEY` records how it was built (``min_karma``, ``aggregate``, the options).
 """
 
 from __future__ import annotations
@@ -15,8 +15,7 @@ import pyarrow as pa
 from corpus_forge.cache import cached
 from corpus_forge.io import file_identity
 
-TABLE_FILE = "karma.parquet"
-PART_GLOB = "karma-part-*.parquet"  # the table as hash partitions (the Dask run), read together
+PART_GLOB = "karma-part-*.parquet"  # the table's hash buckets, read together
 META_KEY = b"corpus_forge.karma"
 TABLE_SCHEMA = pa.schema([("url", pa.string()), ("karma", pa.int64()), ("posts", pa.int64()),
                           ("subreddits", pa.list_(pa.string())),
@@ -43,8 +42,8 @@ class KarmaTable:
 
     @classmethod
     def load(cls, path: str) -> KarmaTable:
-        """Read a table written by ``karma build``: ``TABLE_DIR`` (its ``karma.parquet``, or else all its
-        ``karma-part-*.parquet``, the hash partitions of a Dask run) or one Parquet file."""
+        """Read a table written by ``karma build``: ``TABLE_DIR`` (all its ``karma-part-*.parquet``) or one
+        Parquet file of that schema."""
         import fsspec
         import pyarrow as pa
         import pyarrow.parquet as pq
@@ -89,22 +88,22 @@ class KarmaTable:
         return None
 
 
+def part_name(bucket: int) -> str:
+    """The file name of one hash bucket of the table."""
+    return f"karma-part-{bucket:05d}.parquet"
+
+
 def table_files(path: str) -> list[str]:
-    """The Parquet file(s) of a table: ``path`` itself if a file; else ``TABLE_DIR/karma.parquet`` if there,
-    else the ``karma-part-*.parquet`` of ``TABLE_DIR`` (sorted); ``karma.parquet`` when neither exists (so
-    reading it reports the missing file)."""
+    """The Parquet file(s) of a table: ``path`` itself if a file, else the ``karma-part-*.parquet`` of
+    ``TABLE_DIR`` (sorted); FileNotFoundError naming the folder when it holds none."""
     import fsspec
 
     fs, _, (p,) = fsspec.get_fs_token_paths(path)
     if not fs.isdir(p):
         return [path]
-    base = path.rstrip("/")
-    single = base + "/" + TABLE_FILE
-    if fs.exists(p.rstrip("/") + "/" + TABLE_FILE):
-        return [single]
     parts = sorted(fs.glob(p.rstrip("/") + "/" + PART_GLOB))
     if not parts:
-        return [single]
+        raise FileNotFoundError(f"{path}: no {PART_GLOB} in it (not a `karma build` output folder?)")
     proto = path.split("://", 1)[0] + "://" if "://" in path else ""
     return [fs.unstrip_protocol(q) if proto else q for q in parts]
 

@@ -84,7 +84,9 @@ class QualityConfig(StageConfig):
     """Options of the ``quality`` filter."""
 
     model: str | None = Field(None, description="model folder or file from `quality train`; default: demo")
-    mode: Literal["threshold", "top_fraction", "pareto"] = "pareto"
+    mode: Literal["threshold", "top_fraction", "pareto"] = Field(
+        "pareto", description="pareto: keep when np.random.pareto(alpha) > 1 - score (GPT-3's rule); threshold: "
+                              "keep score >= threshold; top_fraction: the best fraction of the whole corpus")
     threshold: float = Field(0.5, ge=0, le=1, description="threshold mode: keep if score >= this")
     fraction: float = Field(0.5, gt=0, le=1, description="top_fraction mode: share of the corpus kept")
     alpha: float = Field(9.0, gt=0, description="pareto mode: GPT-3's alpha")

@@ -36,7 +36,8 @@ def _exists(path: str) -> bool:
 
 
 class KarmaFilterConfig(StageConfig):
-    table: str = Field(description="a `karma build` output directory or its karma.parquet")
+    table: str = Field(description="a `karma build` output directory (its karma-part-*.parquet), or one such "
+                       "Parquet file")
     min_karma: int = Field(3, description="keep URLs with at least this karma (WebText: 3)")
     annotate_only: bool = Field(False, description="add the karma column, drop nothing")
 
@@ -58,7 +59,10 @@ class KarmaFilter(UrlFilter):
         if not _exists(self.config.table):
             raise ConfigError(f"filter karma: table {self.config.table!r} not found (build it with "
                               "`corpus-forge karma build DUMP... --out DIR`)")
-        self._check_threshold(table_min_karma(self.config.table))
+        try:
+            self._check_threshold(table_min_karma(self.config.table))
+        except FileNotFoundError as err:
+            raise ConfigError(f"filter karma: {err}") from None
 
     def __repr__(self) -> str:
         return f"KarmaFilter({self.config.model_dump()})"

@@ -40,6 +40,7 @@ from filters import decontam as dc
 from filters.support.benchmarks import DEFAULT_BENCHMARKS, BenchmarkSpec, as_spec, check_spec, load_benchmark
 from filters.support.ngrams import DocWords, word_spans
 from filters.wikipedia import WIKI_NGRAM, WIKI_THRESHOLD, WIKIPEDIA_DOMAINS, ReferenceNgrams, WikipediaUrlFilter
+from pipelines import decontaminate_report
 from pipelines.wikiref import reference_file
 
 BENCH_COLUMN = "decontam_benchmarks"
@@ -58,21 +59,38 @@ class DecontaminateConfig(StageConfig):
         json_schema_extra={"flag": "--benchmark", "metavar": "SPEC"},
         description="benchmarks: NAME (registered), NAME=PATH, or NAME=PATH#FIELD,FIELD for any JSONL/CSV/Parquet "
                     "file; on the command line each --benchmark adds to the bundled ones")
-    ngram: int = Field(dc.NGRAM, ge=1, le=64)
-    min_words: int = Field(dc.MIN_WORDS, ge=1)
-    action: Literal["excise", "drop"] = "excise"
-    excise_window: int = Field(dc.EXCISE_WINDOW, ge=0)
-    min_piece_chars: int = Field(dc.MIN_PIECE_CHARS, ge=0)
-    max_pieces: int = Field(dc.MAX_PIECES, ge=1)
-    max_ngram_docs: int | None = Field(None, ge=1)  # GPT-3 used 10; needs a counting pass over the input
-    wikipedia_urls: bool = True
-    wikipedia_domains: list[str] = Field(default_factory=lambda: list(WIKIPEDIA_DOMAINS))
-    wikipedia_reference: list[str] = Field(default_factory=list)
-    wikipedia_ngram: int = Field(WIKI_NGRAM, ge=1, le=64)
-    wikipedia_threshold: float = Field(WIKI_THRESHOLD, gt=0, le=1)
-    wikipedia_sample: int = Field(1, ge=1)  # keep 1 in N reference n-grams (by hash) for whole dumps
-    wikipedia_markup: Literal["regex", "mwparserfromhell"] = "regex"
-    batch_size: int = Field(1000, ge=1)
+    ngram: int = Field(dc.NGRAM, ge=1, le=64, description="words per n-gram matched against the benchmarks "
+                                                          "(GPT-3: 13)")
+    min_words: int = Field(dc.MIN_WORDS, ge=1, description="test items shorter than this many words are not "
+                                                           "indexed (GPT-3: 8)")
+    action: Literal["excise", "drop"] = Field(
+        "excise", description="excise: cut each match and its window out, keep the rest (GPT-3); drop: drop the "
+                              "document")
+    excise_window: int = Field(dc.EXCISE_WINDOW, ge=0, description="characters cut on each side of a match "
+                                                                   "(GPT-3: 200)")
+    min_piece_chars: int = Field(dc.MIN_PIECE_CHARS, ge=0, description="pieces left shorter than this many "
+                                                                       "characters are removed too (GPT-3: 200)")
+    max_pieces: int = Field(dc.MAX_PIECES, ge=1, description="a document cut into more pieces than this is "
+                                                             "dropped whole (GPT-3: 10)")
+    max_ngram_docs: int | None = Field(None, ge=1, description="ignore n-grams found in more documents than this "
+                                                               "(GPT-3: 10; needs a counting pass; none = off)")
+    wikipedia_urls: bool = Field(True, description="drop documents whose URL is a Wikipedia page (GPT-2 removed "
+                                                   "Wikipedia from WebText)")
+    wikipedia_domains: list[str] = Field(default_factory=lambda: list(WIKIPEDIA_DOMAINS),
+                                         description="domains counted as Wikipedia (their subdomains too)")
+    wikipedia_reference: list[str] = Field(
+        default_factory=list, description="Wikipedia dumps (.xml.bz2) or `wikiref` output folders: drop documents "
+                                          "whose text overlaps them; none = URLs only")
+    wikipedia_ngram: int = Field(WIKI_NGRAM, ge=1, le=64, description="words per n-gram matched against the "
+                                                                      "Wikipedia reference (13, as for benchmarks)")
+    wikipedia_threshold: float = Field(WIKI_THRESHOLD, gt=0, le=1, description="drop a document when at least this "
+                                       "share of its n-grams is in the reference")
+    wikipedia_sample: int = Field(1, ge=1, description="keep 1 in N reference n-grams (by hash), for whole dumps; "
+                                                       "a document's n-grams are sampled the same way")
+    wikipedia_markup: Literal["regex", "mwparserfromhell"] = Field(
+        "regex", description="how wiki markup is stripped from the dump: fast regexes or mwparserfromhell (slower, "
+                             "needs the package)")
+    batch_size: int = Field(1000, ge=1, description="documents hashed per batch")
 
     @field_validator("benchmarks", mode="before")
     @classmethod
@@ -111,6 +129,7 @@ class DecontaminateStage(DocumentStage):
     name = "decontaminate"
     Config = DecontaminateConfig
     help = "remove benchmark test items (13-gram overlap, GPT-3 excision) and Wikipedia"
+    report_section = staticmethod(decontaminate_report.section)  # its part of report.html
 
     def __init__(self, config: DecontaminateConfig | None = None, **options: Any) -> None:
         self.config = config or validate(DecontaminateConfig, options, "decontaminate")

@@ -39,7 +39,7 @@ from corpus_forge.io import is_file, local_file, path_key, read_parquet, url_to_
 from corpus_forge.stage import Partition, PartitionResult, RunContext, Stage
 from corpus_forge.stats import Counters
 from corpus_forge.text_sources import file_kind, read_documents, text_files
-from tokenize_bpe import sample
+from tokenize_bpe import bpe_report, sample
 from tokenize_bpe.encode import EVAL_TEXT, read_eval_text, tiktoken_encoding
 from tokenize_bpe.export import EOT, export
 from tokenize_bpe.train_merges import chunk_text, resolve_pattern, train_ranks
@@ -118,6 +118,7 @@ class BpeStage(Stage):
     name = "bpe"
     Config = BpeConfig
     help = "train a byte-level BPE tokenizer on the corpus (tokenizer.json + tokenizer.tiktoken)"
+    report_section = staticmethod(bpe_report.section)  # its part of report.html
     writes_documents = False
     inputs_metavar = "INPUT"
     inputs_help = "stage output directories, or .parquet / .jsonl(.gz) / .txt(.gz) files or folders of them"

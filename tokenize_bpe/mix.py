@@ -60,7 +60,8 @@ class MixSpec(StageConfig):
     tokens: int | None = Field(None, gt=0, description="total train-token budget (omit: everything at the weights)")
     val_fraction: float = Field(0.01, ge=0, lt=1, description="share of documents held out by id for val")
     max_epochs: float = Field(4.0, ge=1, description="a source repeats at most this often")
-    sources: list[SourceSpec] = Field(min_length=1)
+    sources: list[SourceSpec] = Field(min_length=1, description="the sources of the mix and their weights or "
+                                                                "budgets")
 
     @model_validator(mode="after")
     def _budgets(self) -> MixSpec:
@@ -82,7 +83,7 @@ class MixSpec(StageConfig):
 class MixFile(StageConfig):
     seed: int = Field(0, description="seed of the shuffle and of the repeated epochs")
     shard_tokens: int = Field(100_000_000, gt=0, description="tokens per shard (llm.c/nanoGPT use 1e8)")
-    mixes: dict[str, MixSpec] = Field(min_length=1)
+    mixes: dict[str, MixSpec] = Field(min_length=1, description="name: mix; each is packed into its own folder")
     format: Literal["llmc", "megatron", "nanogpt"] | None = Field(
         None, description="the files pack writes (see pack --format, which overrides this)")
 

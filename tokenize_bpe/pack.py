@@ -52,7 +52,7 @@ from corpus_forge.io import (
 from corpus_forge.stage import Partition, PartitionResult, RunContext, Stage
 from corpus_forge.stats import Counters
 from corpus_forge.text_sources import read_documents, text_files
-from tokenize_bpe import sample
+from tokenize_bpe import pack_report, sample
 from tokenize_bpe.assemble import gather
 from tokenize_bpe.encode import hf_tokenizer, load_encoder
 from tokenize_bpe.export import TIKTOKEN_FILE, TOKENIZER_JSON
@@ -81,7 +81,8 @@ class PackConfig(StageConfig):
         "(default: the mix file's 'format:', else llmc)")
     # filled in by from_options: where the mix came from (its content is ``mix``, so another mix is another
     # configuration; another tokenizer in the same folder is caught in finalize, see _check_tokenizer)
-    mix_file: str | None = Field(None, json_schema_extra={"cli": False})
+    mix_file: str | None = Field(None, json_schema_extra={"cli": False},
+                                 description="where the mix was read from (set from --mix; for the manifest)")
 
 
 @dataclass(frozen=True)
@@ -117,6 +118,7 @@ class PackStage(Stage):
     name = "pack"
     Config = PackConfig
     help = "tokenize mixes of sources into llm.c token shards (+ .idx, .src, manifest.json), Megatron or nanoGPT files"
+    report_section = staticmethod(pack_report.section)  # its part of report.html
     writes_documents = False
     inputs_metavar = None
     config: PackConfig

@@ -49,6 +49,7 @@ from corpus_forge.io import (
 )
 from corpus_forge.stage import Partition, PartitionResult, RunContext, Stage
 from corpus_forge.stats import Counters
+from train_smoke import ablate_report
 from train_smoke.ablate_results import mean_by_mix, ranking, write_results
 from train_smoke.config import ModelSize, TrainConfig
 
@@ -101,6 +102,7 @@ class AblateStage(Stage):
     name = "ablate"
     Config = AblateConfig
     help = "train one model per (mix, seed) at equal tokens; results.csv/md, loss.png, bpb.png"
+    report_section = staticmethod(ablate_report.section)  # its part of report.html
     writes_documents = False
     inputs_metavar = "ABLATION"
     inputs_help = "an ablation YAML (its keys are this step's options), or pack output dirs (every mix in them)"

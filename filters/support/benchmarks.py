@@ -25,6 +25,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
 
+from pydantic import Field
+
 from corpus_forge.config import ConfigError, StageConfig
 
 # The sets `corpus-forge decontaminate` uses when none is named (all bundled).
@@ -36,10 +38,13 @@ EVAL_TEXTS = Path(__file__).resolve().parents[2] / "train_smoke" / "eval_texts"
 class BenchmarkSpec(StageConfig):
     """One benchmark to load: a registered ``name`` (bundled copy or ``path``), or any file + ``fields``."""
 
-    name: str
-    path: str | None = None
-    fields: list[str] | None = None  # dotted keys joined into one text per row (generic loader)
-    format: Literal["jsonl", "csv", "parquet"] | None = None  # default: from the file name
+    name: str = Field(description="a bundled benchmark (gsm8k, humaneval, hellaswag, eval-*) or any name for "
+                                  "your own file")
+    path: str | None = Field(None, description="the benchmark's test file; none = the bundled copy")
+    fields: list[str] | None = Field(None, description="dotted keys joined into one text per row (any file); "
+                                                       "none = the registered benchmark's own fields")
+    format: Literal["jsonl", "csv", "parquet"] | None = Field(None, description="the file's format; none = from "
+                                                                                "its name")
 
 
 @dataclass(frozen=True)

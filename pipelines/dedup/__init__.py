@@ -36,6 +36,7 @@ import pyarrow.compute as pc
 from corpus_forge.io import path_exists, read_json, read_parquet
 from corpus_forge.stage import DocumentStage, Partition, PartitionResult, RunContext, read_partition
 from corpus_forge.stats import Counters
+from pipelines.dedup import report as dedup_report
 from pipelines.dedup.candidates import bucket_pairs, exact_edges, pair_jaccard, shingle_sets
 from pipelines.dedup.config import DedupConfig
 from pipelines.dedup.keepers import EXACT, NEAR, PRIOR, apply_assignments, choose_keepers, histogram
@@ -68,6 +69,7 @@ class DedupStage(DocumentStage):
     name = "dedup"
     Config = DedupConfig
     help = "exact + MinHash-LSH near-duplicate removal across the corpus"
+    report_section = staticmethod(dedup_report.section)  # its part of report.html
 
     def check(self) -> None:
         """Each ``against`` folder is a finished dedup output hashed as this run hashes (before any work)."""

@@ -23,7 +23,7 @@ from corpus_forge.stats import Counters
 from filters.karma_table import META_KEY, TABLE_SCHEMA
 
 __all__ = ["MAIN_SCHEMA", "POSTS_SCHEMA", "SUBS_SCHEMA", "TABLE_SCHEMA", "Partial", "aggregate_posts",
-           "combine", "finalize", "merge_partials", "split_partial", "url_buckets"]
+           "combine", "karma_tables", "merge_partials", "split_partial", "url_buckets"]
 
 POSTS_SCHEMA = pa.schema([("url", pa.string()), ("score", pa.int64()), ("created", pa.int64()),
                           ("subreddit", pa.string())])
@@ -213,7 +213,7 @@ def _subreddit_lists(kept: pa.Table, subs: pa.Table, k: int) -> pa.Array:
     return pc.if_else(multi, many, one)
 
 
-def finalize(partial: Partial, min_karma: int, top_subreddits: int, meta: dict) -> tuple[pa.Table, pa.Table]:
+def karma_tables(partial: Partial, min_karma: int, top_subreddits: int, meta: dict) -> tuple[pa.Table, pa.Table]:
     """(kept, below): URLs with ``karma >= min_karma`` in the table schema, sorted by URL, with ``meta``
     as the schema's metadata; and the rest (url, karma, posts, first_seen), not sorted."""
     main = partial.main

@@ -39,9 +39,10 @@ class QualityTrainConfig(StageConfig):
     dim: int = Field(32, gt=0, description="embedding dimension")
     minCount: int = Field(2, ge=1, json_schema_extra={"flag": "--min-count"}, description="minimum word count")
     bucket: int = Field(200_000, ge=0, description="hash buckets for n-grams")
-    loss: str = Field("softmax", pattern="^(softmax|ns|hs|ova)$")
+    loss: str = Field("softmax", pattern="^(softmax|ns|hs|ova)$", description="fastText's loss: softmax, ns "
+                                                                           "(negative sampling), hs or ova")
     thread: int = Field(1, ge=1, description="1 keeps training deterministic")
-    seed: int = 0
+    seed: int = Field(0, description="seed of fastText and of the chunk split and sampling")
     holdout: float = Field(0.2, gt=0, lt=1, description="share of chunks held out for evaluation")
     chunk_chars: int = Field(2000, ge=200, description="documents are cut into chunks of about this size")
     min_chars: int = Field(200, ge=1, description="shorter chunks are ignored")

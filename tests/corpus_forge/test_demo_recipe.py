@@ -98,3 +98,25 @@ def test_report_loads_in_a_real_browser_with_every_image_rendered(demo_run):
     assert images and all(done and width > 0 for done, width, _ in images), images
     assert {"Funnel", "Removals per reason", "Duplicate clusters", "Contamination", "Tokenizer",
             "Tokens per source per mix", "Ablation"} <= set(sections)
+
+
+def test_report_sections_come_from_the_steps_and_the_ablation_from_results_csv(demo_run):
+    """The mixes of the Ablation section are in the order of their mean bpb_mean in results.csv (recomputed
+    here), in HTML tables with the plots embedded, not Markdown links; the funnel has the document steps only."""
+    import csv
+    import statistics
+
+    out, _ = demo_run
+    page = (out / "report.html").read_text()
+    ablation = page.split("<h2>Ablation</h2>", 1)[1]
+    rows = list(csv.DictReader((next(out.glob("*-ablate")) / "results.csv").open()))
+    means = {m: statistics.fmean(float(r["bpb_mean"]) for r in rows if r["mix"] == m) for m in {r["mix"] for r in rows}}
+    ranked = sorted(means, key=means.get)
+    summary = ablation.split("<table>", 2)[1]
+    assert [summary.index(f"<td>{m}</td>") for m in ranked] == sorted(summary.index(f"<td>{m}</td>") for m in ranked)
+    assert f"{means[ranked[0]]:.4f}" in summary and "val_loss (own val split" in summary
+    assert "[loss.png]" not in page and ablation.count('<img alt="ablation') == 2
+    funnel = page.split("<h2>Funnel</h2>", 1)[1].split("<h2>", 1)[0]
+    assert "-extract</td>" in funnel and "-bpe</td>" not in funnel and "-karma</td>" not in funnel
+    for title in ("Karma table", "Duplicate clusters", "Contamination", "Tokenizer", "Tokens per source per mix"):
+        assert f"<h2>{title}</h2>" in page

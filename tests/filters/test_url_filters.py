@@ -15,10 +15,11 @@ import pyarrow as pa
 import pytest
 
 from corpus_forge.config import ConfigError
+from corpus_forge.runner import run_stage
 from filters.base import build_filter
 from filters.karma_table import load_karma_table
 from filters.url_filters import KarmaFilter
-from pipelines.karma import KarmaBuildConfig, build_local
+from pipelines.karma import KarmaBuildConfig, KarmaBuildStage
 
 DATA = Path(__file__).parent.parent / "data" / "karma"
 DUMPS_2005 = [str(DATA / "RS_v2_2005-06.xz"), str(DATA / "RS_v2_2005-07.xz")]
@@ -42,10 +43,14 @@ LOW = {
 PAGE_URLS = list(json.loads((PAGES / "urls.json").read_text()).values())
 
 
+def build_table(client, out: Path, config: KarmaBuildConfig | None = None) -> None:
+    run_stage(KarmaBuildStage(config), DUMPS_2005, str(out), client=client, progress=False)
+
+
 @pytest.fixture(scope="module")
-def table_dir(tmp_path_factory: pytest.TempPathFactory) -> str:
+def table_dir(tmp_path_factory: pytest.TempPathFactory, dask_client) -> str:
     out = tmp_path_factory.mktemp("karma")
-    build_local(DUMPS_2005, str(out))
+    build_table(dask_client, out)
     return str(out)
 
 
@@ -105,13 +110,16 @@ def test_bad_specs_name_the_problem(spec: dict, message: str, table_dir: str) ->
         build_filter(spec)
 
 
-def test_table_is_loaded_once_per_process_and_reloaded_when_rebuilt(table_dir: str, tmp_path: Path) -> None:
+def test_table_is_loaded_once_per_process_and_reloaded_when_rebuilt(table_dir: str, tmp_path: Path,
+                                                                    dask_client) -> None:
     shutil.copytree(table_dir, tmp_path / "t")
     first = load_karma_table(str(tmp_path / "t"))
     assert load_karma_table(str(tmp_path / "t")) is first
     assert len(first) == 833
-    build_local(DUMPS_2005, str(tmp_path / "t"), KarmaBuildConfig(min_karma=10))
-    os.utime(tmp_path / "t" / "karma.parquet", ns=(1, 1))  # a different mtime, whatever the clock says
+    build_table(dask_client, tmp_path / "t10", KarmaBuildConfig(min_karma=10))
+    for part in sorted((tmp_path / "t10").glob("karma-part-*.parquet")):  # the same bucket names, new content
+        shutil.copy(part, tmp_path / "t" / part.name)
+        os.utime(tmp_path / "t" / part.name, ns=(1, 1))  # a different mtime, whatever the clock says
     again = load_karma_table(str(tmp_path / "t"))
     assert again is not first and len(again) < 833
 

@@ -18,8 +18,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from corpus_forge.runner import run_stage
 from filters.support.url_normalize import normalize_url
-from pipelines.karma import KarmaBuildConfig, build_local, scan_dump, write_bucket
+from pipelines.karma import KarmaBuildConfig, KarmaBuildStage, scan_dump, write_bucket
 from pipelines.karma.aggregate import merge_partials, split_partial
 
 DATA = Path(__file__).parents[2] / "data" / "karma"
@@ -69,22 +70,25 @@ def _write(tmp: Path, files: list[list[dict]]) -> list[str]:
     return paths
 
 
+def _build(client, inputs: list[str], out: Path, config: KarmaBuildConfig | None = None) -> dict:
+    return run_stage(KarmaBuildStage(config), inputs, str(out), client=client, progress=False)
+
+
 def _table(path: Path) -> dict[str, dict]:
-    rows = pq.read_table(path).to_pylist() if path.is_file() else pa.concat_tables(
-        [pq.read_table(p) for p in sorted(path.glob("karma-part-*.parquet"))]).to_pylist()
+    rows = pa.concat_tables([pq.read_table(p) for p in sorted(path.glob("karma-part-*.parquet"))]).to_pylist()
     return {r.pop("url"): {**r, "first_seen": int(r["first_seen"].timestamp())} for r in rows}
 
 
 @pytest.mark.parametrize("how, k, flush_rows", [("best", 3, 100_000), ("sum", 3, 40), ("best", 1, 40),
                                                 ("sum", 0, 100_000)])
-def test_table_equals_a_plain_recount(tmp_path: Path, how: str, k: int, flush_rows: int) -> None:
+def test_table_equals_a_plain_recount(tmp_path: Path, how: str, k: int, flush_rows: int, dask_client) -> None:
     """Raw posts aggregated in the reduce (default), or folded in the map every few blocks (small
     ``flush_rows``): karma, posts, first_seen and the top-k subreddits (ties by name) as recounted."""
     files = _posts(7)
     cfg = KarmaBuildConfig(aggregate=how, top_subreddits=k, flush_rows=flush_rows, chunk_bytes=4096)
-    stats = build_local(_write(tmp_path, files), str(tmp_path / "t"), cfg)
+    stats = _build(dask_client, _write(tmp_path, files), tmp_path / "t", cfg)
     want = _recount(files, how, k)
-    got = _table(tmp_path / "t" / "karma.parquet")
+    got = _table(tmp_path / "t")
     assert got == want
     multi = sum(1 for v in want.values() if v["subreddits"] and len(v["subreddits"]) > 1)
     assert stats["urls_kept"] == len(want) and (k < 2 or multi > 50)
@@ -107,7 +111,7 @@ def test_any_split_and_merge_tree_gives_the_same_table(tmp_path: Path) -> None:
         assert _table(out) == want
 
 
-def test_distinct_urls_stay_raw_until_the_reduce_and_repeated_ones_fold(tmp_path: Path) -> None:
+def test_distinct_urls_stay_raw_until_the_reduce_and_repeated_ones_fold(tmp_path: Path, dask_client) -> None:
     """Folding in the map only pays when URLs repeat: the posts of the real July 2005 dump (nearly every
     URL distinct) stay raw through every check and give the same table as the default settings; the
     re-posted URLs fold."""
@@ -115,8 +119,8 @@ def test_distinct_urls_stay_raw_until_the_reduce_and_repeated_ones_fold(tmp_path
     july = str(DATA / "RS_v2_2005-07.xz")
     distinct = scan_dump(july, cfg, raw_tail=True)
     assert distinct.main.num_rows == 0 and distinct.posts.num_rows == distinct.counters.documents_out
-    assert _table_of(build_local([july], str(tmp_path / "small"), cfg), tmp_path / "small") == _table_of(
-        build_local([july], str(tmp_path / "default")), tmp_path / "default")
+    assert _table_of(_build(dask_client, [july], tmp_path / "small", cfg), tmp_path / "small") == _table_of(
+        _build(dask_client, [july], tmp_path / "default"), tmp_path / "default")
     reposted = _write(tmp_path, _posts(3))[0]
     folded = scan_dump(reposted, cfg, raw_tail=True)
     assert folded.main.num_rows > 0 and folded.posts.num_rows < 320
@@ -124,4 +128,4 @@ def test_distinct_urls_stay_raw_until_the_reduce_and_repeated_ones_fold(tmp_path
 
 def _table_of(stats: dict, out: Path) -> dict[str, dict]:
     assert stats["urls_kept"] > 0
-    return _table(out / "karma.parquet")
+    return _table(out)

@@ -18,7 +18,7 @@ import zstandard
 
 from corpus_forge.config import ConfigError
 from corpus_forge.runner import run_stage
-from pipelines.karma import KarmaBuildConfig, KarmaBuildStage, build_local, scan_dump
+from pipelines.karma import KarmaBuildConfig, KarmaBuildStage, scan_dump
 
 DATA = Path(__file__).parents[2] / "data" / "karma"
 DUMPS_2005 = [str(DATA / "RS_v2_2005-06.xz"), str(DATA / "RS_v2_2005-07.xz")]
@@ -47,11 +47,23 @@ def independent_karma(paths: list[str]) -> dict[str, list[int]]:
     return scores
 
 
+def build(client, inputs: list[str], out: Path, config: KarmaBuildConfig | None = None,
+          keep_removed: bool = False) -> dict:
+    """``karma build`` through the one runner, as the command and a recipe run it."""
+    return run_stage(KarmaBuildStage(config), [str(i) for i in inputs], str(out), client=client,
+                     keep_removed=keep_removed, progress=False)
+
+
+def read_table(out: Path) -> pa.Table:
+    """The table's hash buckets read together, sorted by URL."""
+    return pa.concat_tables([pq.read_table(p) for p in sorted(out.glob("karma-part-*.parquet"))]).sort_by("url")
+
+
 @pytest.fixture(scope="module")
-def table_2005(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict, object]:
+def table_2005(tmp_path_factory: pytest.TempPathFactory, dask_client) -> tuple[dict, object]:
     out = tmp_path_factory.mktemp("karma2005")
-    stats = build_local(DUMPS_2005, str(out), keep_removed=True)
-    return stats, pq.read_table(out / "karma.parquet")
+    stats = build(dask_client, DUMPS_2005, out, keep_removed=True)
+    return stats, read_table(out)
 
 
 def test_karma_table_from_the_real_2005_dumps_matches_an_independent_count(table_2005) -> None:
@@ -98,25 +110,25 @@ def test_reposted_pages_aggregate_best_or_sum() -> None:
         assert total[key]["karma"] == sum(scores) and total[key]["posts"] == 2
 
 
-def test_sum_keeps_pages_no_single_post_carried(tmp_path: Path) -> None:
+def test_sum_keeps_pages_no_single_post_carried(tmp_path: Path, dask_client) -> None:
     """motoring.co.za's two posts scored 6 and 1: with min_karma 7 only the sum keeps it."""
-    best = build_local(DUMPS_2005, str(tmp_path / "best"), KarmaBuildConfig(min_karma=7))
-    total = build_local(DUMPS_2005, str(tmp_path / "sum"), KarmaBuildConfig(min_karma=7, aggregate="sum"))
+    best = build(dask_client, DUMPS_2005, tmp_path / "best", KarmaBuildConfig(min_karma=7))
+    total = build(dask_client, DUMPS_2005, tmp_path / "sum", KarmaBuildConfig(min_karma=7, aggregate="sum"))
     ref = independent_karma(DUMPS_2005)
     assert best["urls_kept"] == sum(max(v) >= 7 for v in ref.values())
     assert total["urls_kept"] == sum(sum(v) >= 7 for v in ref.values())
-    keys = set(pq.read_table(tmp_path / "sum" / "karma.parquet")["url"].to_pylist())
+    keys = set(read_table(tmp_path / "sum")["url"].to_pylist())
     assert "motoring.co.za/index.php?fArticleId=2621784" in keys
 
 
-def test_2024_schema_build_and_drop_options(tmp_path: Path) -> None:
+def test_2024_schema_build_and_drop_options(tmp_path: Path, dask_client) -> None:
     """The 2024 sample, counted by hand from its 31 lines: 12 self posts, then 4 NSFW links
     (i.redd.it, redgifs, reddit.com, i.redd.it), 2 reddit-internal links (v.redd.it, reddit.com/r/CASA);
     13 posts left, 4 of them with score >= 3."""
-    stats = build_local([RS_2024], str(tmp_path / "a"))
+    stats = build(dask_client, [RS_2024], tmp_path / "a")
     assert stats["skipped"] == {"self_post": 12, "nsfw": 4, "reddit_internal": 2}
     assert (stats["posts_used"], stats["urls_kept"]) == (13, 4)
-    table = pq.read_table(tmp_path / "a" / "karma.parquet").to_pylist()
+    table = read_table(tmp_path / "a").to_pylist()
     assert [r["url"] for r in table] == ["downingstreetmemo.com",
                                          "online.wsj.com/public/article/0,,SB111948406207267049-_s5eff_5SbJW3B_"
                                          "RdxwYLvU3s6c_20050723,00.html?mod=blogs",
@@ -124,13 +136,13 @@ def test_2024_schema_build_and_drop_options(tmp_path: Path) -> None:
                                          "?tw=wn_tophead_4"]
     assert table[0]["karma"] == 183 and table[0]["subreddits"] == ["reddit.com"]
     assert table[0]["first_seen"].timestamp() == 1119552233
-    everything = build_local([RS_2024], str(tmp_path / "b"), KarmaBuildConfig(
+    everything = build(dask_client, [RS_2024], tmp_path / "b", KarmaBuildConfig(
         drop_self_posts=False, drop_nsfw=False, drop_deleted=False, drop_reddit_internal=False,
         drop_image_hosts=False, min_karma=0))
     assert everything["skipped"] == {} and everything["posts_used"] == 31
 
 
-def test_top_subreddits_by_posts_then_name(tmp_path: Path) -> None:
+def test_top_subreddits_by_posts_then_name(tmp_path: Path, dask_client) -> None:
     """One real post re-posted: 3× in 'b', 2× in 'a', 2× in 'c', 1× in 'd' → [b, a, c]."""
     post = json.loads(lzma.open(DUMPS_2005[0]).readline())
     lines = []
@@ -138,19 +150,19 @@ def test_top_subreddits_by_posts_then_name(tmp_path: Path) -> None:
         lines += [json.dumps({**post, "subreddit": sub})] * n
     path = tmp_path / "reposts.ndjson"
     path.write_text("\n".join(lines) + "\n")
-    build_local([str(path)], str(tmp_path / "t"))
-    (row,) = pq.read_table(tmp_path / "t" / "karma.parquet").to_pylist()
+    build(dask_client, [str(path)], tmp_path / "t")
+    (row,) = read_table(tmp_path / "t").to_pylist()
     assert row["subreddits"] == ["b", "a", "c"] and row["posts"] == 8 and row["karma"] == post["score"]
 
 
-def test_malformed_lines_and_a_truncated_dump_are_counted_not_fatal(tmp_path: Path) -> None:
+def test_malformed_lines_and_a_truncated_dump_are_counted_not_fatal(tmp_path: Path, dask_client) -> None:
     june = lzma.open(DUMPS_2005[0]).read().split(b"\n")
     bad = tmp_path / "RS_2005-06.ndjson"
     bad.write_bytes(b"\n".join([*june[:50], b'{"url": "http://example.com/", "score": 5', b"garbage", *june[50:]]))
     july = zstandard.ZstdCompressor().compress(lzma.open(DUMPS_2005[1]).read())
     cut = tmp_path / "RS_2005-07.zst"
     cut.write_bytes(july[: len(july) * 3 // 4])
-    stats = build_local([str(bad), str(cut)], str(tmp_path / "t"))
+    stats = build(dask_client, [str(bad), str(cut)], tmp_path / "t")
     assert stats["malformed"] >= 2 and stats["removed"]["malformed_json"] == stats["malformed"]
     assert stats["errors"] == {"truncated_file": 1}
     assert stats["problem_files"][0]["path"] == str(cut)
@@ -159,36 +171,37 @@ def test_malformed_lines_and_a_truncated_dump_are_counted_not_fatal(tmp_path: Pa
     assert 0 < stats["urls_kept"] < 833
 
 
-def test_a_file_that_is_not_a_dump_is_flagged(tmp_path: Path) -> None:
+def test_a_file_that_is_not_a_dump_is_flagged(tmp_path: Path, dask_client) -> None:
     other = tmp_path / "LICENSE"
     other.write_text("GNU GENERAL PUBLIC LICENSE\nVersion 3\n")
-    stats = build_local([str(other), DUMPS_2005[0]], str(tmp_path / "t"))
+    stats = build(dask_client, [str(other), DUMPS_2005[0]], tmp_path / "t")
     assert stats["errors"] == {"not_a_dump": 1} and stats["malformed"] == 2
 
 
-def test_dask_run_equals_local_run_and_writes_success(tmp_path: Path, dask_client) -> None:
-    shutil.copy(DUMPS_2005[0], tmp_path / "a.xz")
-    shutil.copy(DUMPS_2005[1], tmp_path / "b.xz")
-    local = build_local([str(tmp_path / "a.xz"), str(tmp_path / "b.xz")], str(tmp_path / "local"))
-    stats = run_stage(KarmaBuildStage(), [str(tmp_path / "*.xz")], str(tmp_path / "dask"), client=dask_client,
-                      progress=False)
-    assert (tmp_path / "dask" / "_SUCCESS").exists()
-    assert stats["urls_kept"] == local["urls_kept"] == 833
-    assert json.loads((tmp_path / "dask" / "stats.json").read_text())["urls_kept"] == 833
-    a = pq.read_table(tmp_path / "local" / "karma.parquet")
-    parts = sorted((tmp_path / "dask").glob("karma-part-*.parquet"))  # URL hash buckets, one per worker
-    assert parts and not (tmp_path / "dask" / "karma.parquet").exists()
-    b = pa.concat_tables([pq.read_table(p) for p in parts]).sort_by("url")
-    assert a.equals(b.replace_schema_metadata(a.schema.metadata))
-    assert a.schema.metadata == pq.read_schema(parts[0]).metadata
+def test_the_table_is_hash_buckets_one_per_worker_and_a_rerun_leaves_no_stale_parts(tmp_path: Path,
+                                                                                     dask_client) -> None:
+    """One part per worker of the cluster (2), every URL in exactly one, each sorted by URL with the options in
+    its metadata; the URL filter's loader reads them together. A rerun with one dump replaces every part."""
     from filters.karma_table import load_karma_table
 
-    ta, tb = load_karma_table(str(tmp_path / "local")), load_karma_table(str(tmp_path / "dask"))
-    assert np.array_equal(ta.hashes, tb.hashes) and np.array_equal(ta.karma, tb.karma)
-    assert tb.min_karma == 3
-    local2 = build_local([str(tmp_path / "a.xz")], str(tmp_path / "dask"))  # a rerun leaves no stale parts
-    assert not list((tmp_path / "dask").glob("karma-part-*.parquet"))
-    assert len(load_karma_table(str(tmp_path / "dask"))) == local2["urls_kept"]
+    shutil.copy(DUMPS_2005[0], tmp_path / "a.xz")
+    shutil.copy(DUMPS_2005[1], tmp_path / "b.xz")
+    out = tmp_path / "t"
+    stats = build(dask_client, [str(tmp_path / "*.xz")], out)
+    assert (out / "_SUCCESS").exists() and json.loads((out / "stats.json").read_text())["urls_kept"] == 833
+    assert stats["writes_documents"] is False and stats["table"] == str(out / "karma-part-*.parquet")
+    parts = [pq.read_table(p) for p in sorted(out.glob("karma-part-*.parquet"))]
+    assert len(parts) == len(dask_client.scheduler_info()["workers"]) == 2
+    urls = [u for t in parts for u in t["url"].to_pylist()]
+    assert len(urls) == len(set(urls)) == 833
+    assert all(t["url"].to_pylist() == sorted(t["url"].to_pylist()) for t in parts)
+    assert all(json.loads(t.schema.metadata[b"corpus_forge.karma"])["min_karma"] == 3 for t in parts)
+    table = load_karma_table(str(out))
+    assert len(table) == 833 and table.min_karma == 3
+    whole = read_table(out)
+    assert all(table.get(u) == k for u, k in zip(whole["url"].to_pylist(), whole["karma"].to_pylist(), strict=True))
+    june = build(dask_client, [str(tmp_path / "a.xz")], out)
+    assert len(load_karma_table(str(out))) == june["urls_kept"] == read_table(out).num_rows < 833
 
 
 def test_url_buckets_are_stable_and_spread() -> None:
