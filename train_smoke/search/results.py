@@ -84,7 +84,8 @@ def verdict(o: Outcome) -> tuple[bool, str, dict[str, verify.Pair]]:
 
 
 def _fit_table(o: Outcome) -> list[str]:
-    lines = ["| target | model | held-out Spearman | held-out MAE (bpb) | held-out RMSE (bpb) |", "|---|---|---|---|---|"]
+    lines = ["| target | model | held-out Spearman | held-out MAE (bpb) | held-out RMSE (bpb) |",
+             "|---|---|---|---|---|"]
     for t, by in o.fit.held_out.items():
         for k, h in by.items():
             mark = " (chosen)" if k == o.fit.chosen else ""
@@ -93,7 +94,8 @@ def _fit_table(o: Outcome) -> list[str]:
 
 
 def _weights_table(o: Outcome) -> list[str]:
-    lines = ["| source | available train tokens | found | natural | equal | bound (min-max) |", "|---|---|---|---|---|---|"]
+    lines = ["| source | available train tokens | found | natural | equal | bound (min-max) |",
+             "|---|---|---|---|---|---|"]
     for i, n in enumerate(o.names):
         lines.append(f"| {n} | {o.available[n]:,} | {o.mixes['found'][n]:.4f} | {o.mixes['natural'][n]:.4f} | "
                      f"{o.mixes['equal'][n]:.4f} | {o.lo[i]:.3f}-{o.hi[i]:.3f} |")
@@ -121,7 +123,8 @@ def _pairs_table(o: Outcome) -> list[str]:
         for metric in o.targets:
             p = verify.compare(o.verify_rows, metric, m)
             per = ", ".join(f"s{s}: {d:+.4f}" for s, d in zip(p.seeds, p.diffs, strict=True))
-            lines.append(f"| {m} | {metric} | {per} | {p.mean:+.4f} | {_p(p.paired_p)} | {'yes' if p.better else 'no'} |")
+            better = "yes" if p.better else "no"
+            lines.append(f"| {m} | {metric} | {per} | {p.mean:+.4f} | {_p(p.paired_p)} | {better} |")
     return lines
 
 

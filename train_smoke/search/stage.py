@@ -85,7 +85,7 @@ class SearchStage(Stage):
         for path in self.config.eval or []:
             if not is_file(path):
                 raise ConfigError(f"mix-search.eval: evaluation text not found: {path}")
-        for name, path in self.config.sources.items():
+        for path in self.config.sources.values():
             if not sources.is_packed(path):
                 from corpus_forge.text_sources import text_files
 
