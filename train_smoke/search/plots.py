@@ -34,7 +34,8 @@ def weights_figure(o: Any, path: str | Path) -> None:
     ax.set_xticklabels(o.names)
     ax.set_ylabel("share of trained tokens")
     ax.set_ylim(0, 1.05)
-    ax.set_title(f"Found weights (mean of the top {len(o.top)} candidates; range shown) vs the obvious mixes")
+    ax.set_title(f"Found weights vs the obvious mixes\n(found: mean of the top {len(o.top)} candidates, whiskers "
+                 "their range)", fontsize=10)
     ax.legend()
     ax.grid(axis="y", alpha=0.3)
     fig.tight_layout()
