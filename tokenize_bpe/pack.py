@@ -127,7 +127,7 @@ class PackStage(Stage):
                     raise InputError(f"mix {mix_name!r}, source {src.label!r}: {err}") from None
         return out
 
-    def inputs_identity(self) -> Any:
+    def inputs_identity(self, partitions: list[Partition]) -> Any:
         """The tokenizer's sha256: a pack finished with another tokenizer in that folder is redone."""
         return _sha(f"{_tokenizer_dir(self.config.tokenizer)}/{TOKENIZER_JSON}")
 

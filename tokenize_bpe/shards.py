@@ -92,6 +92,27 @@ def read_idx(shard: str | Path) -> np.ndarray:
     return np.frombuffer(raw, dtype="<u8").copy()
 
 
+def src_path(shard: str | Path) -> str:
+    """``NAME.src`` beside ``NAME.bin``: the source index (into the manifest's ``sources``) of each document."""
+    s = str(shard)
+    return (s[: -len(".bin")] if s.endswith(".bin") else s) + ".src"
+
+
+def read_src(shard: str | Path) -> np.ndarray | None:
+    """Per-document source indices (uint16, one per ``.idx`` entry) from ``NAME.src``, or None when absent."""
+    from corpus_forge.io import path_exists
+
+    p = src_path(shard)
+    if not path_exists(p):
+        return None
+    fs, q = url_to_fs(p)
+    with fs.open(q, "rb") as f:
+        raw = f.read()
+    if len(raw) % 2:
+        raise ShardError(f"{p}: {len(raw)} bytes is not a whole number of uint16 source indices")
+    return np.frombuffer(raw, dtype="<u2").copy()
+
+
 def _atomic_write(path: Path, chunks: list[bytes | memoryview]) -> None:
     with atomic_write(path) as f:
         for c in chunks:

@@ -16,12 +16,12 @@ import torch
 
 from corpus_forge.cli import main as cli_main
 from corpus_forge.runner import run_stage
-from train_smoke import train as train_module
+from train_smoke import pretrain as train_module
 from train_smoke.ablate import AblateStage
 from train_smoke.config import TrainConfig
 from train_smoke.data import TrainBatches
 from train_smoke.evaluate import EVAL_DIR, read_text
-from train_smoke.train import CHECKPOINT, train
+from train_smoke.pretrain import CHECKPOINT, train
 
 PNG = b"\x89PNG\r\n\x1a\n"
 STEPS, LOG_EVERY = 20, 5
