@@ -20,6 +20,7 @@ mixes), ``DIR/weights.png`` and ``DIR/fit.png``.
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -27,11 +28,23 @@ from corpus_forge.config import ConfigError, load_yaml
 from corpus_forge.io import file_size, is_file, is_url, make_dirs, remove_file, remove_tree, url_to_fs
 from corpus_forge.stage import Partition, PartitionResult, RunContext, Stage
 from corpus_forge.stats import Counters
+from train_smoke.ablate import AblateContext
 from train_smoke.config import TrainConfig
 from train_smoke.search import sampling, sources
 from train_smoke.search.config import SearchConfig
 
 PROXIES = "proxies"
+
+
+@dataclass(frozen=True)
+class SearchContext:
+    """What every proxy task gets: the packed sources, every proxy's weights, and ablate's cluster context
+    (where runs go, GPU or not, torch threads per worker)."""
+
+    dirs: dict[str, str]
+    names: list[str]
+    weights: list[list[float]]  # by proxy index, in the order of names
+    cluster: AblateContext
 
 
 def _near(value: str, base: Path, remote: bool) -> str:
@@ -50,10 +63,6 @@ class SearchStage(Stage):
     inputs_metavar = "SEARCH"
     inputs_help = "a search YAML (its keys are this step's options)"
     config: SearchConfig
-
-    def __init__(self, config: SearchConfig | None = None) -> None:
-        super().__init__(config)
-        self._gpu = bool(self.config.gpu)
 
     @staticmethod
     def cli_options(options: dict[str, Any], args: Any) -> dict[str, Any]:
@@ -92,7 +101,7 @@ class SearchStage(Stage):
                 text_files([path])  # an InputError naming the path when there is nothing to read
                 sources.tokenizer_dir(self.config)
 
-    def inputs_identity(self) -> dict[str, Any]:
+    def inputs_identity(self, partitions: list[Partition]) -> dict[str, Any]:
         """The sources' files and sizes and the evaluation texts: changed data redoes the proxies."""
         from corpus_forge.text_sources import text_files
         from tokenize_bpe.shards import file_sha256
@@ -125,19 +134,19 @@ class SearchStage(Stage):
         return {"dirs": dirs, "names": names, "available": available, "natural": natural, "lo": lo, "hi": hi,
                 "weights": weights}
 
-    def prepare(self, partitions: list[Partition], run: RunContext) -> dict[str, Any]:
-        """Pack the sources, draw the weights, decide GPU annotation and CPU threads from the workers."""
-        s = self.setup(run)
-        workers = run.client.scheduler_info().get("workers", {}) if run.client is not None else {}
-        has_gpu = any(w.get("resources", {}).get("GPU") for w in workers.values())
-        self._gpu = has_gpu if self.config.gpu is None else self.config.gpu
-        threads = self.config.threads or max(1, (os.cpu_count() or 1) // max(1, len(workers)))
-        return {"dirs": s["dirs"], "names": s["names"], "weights": s["weights"].tolist(),
-                "runs_dir": os.path.join(run.out_dir, PROXIES), "work_dir": os.path.join(run.work_dir, PROXIES),
-                "threads": None if self._gpu else threads}
+    def prepare(self, partitions: list[Partition], run: RunContext) -> SearchContext:
+        """Pack the sources and draw the weights; GPU or not and torch threads per worker as ``ablate`` decides
+        them (from the cluster's workers themselves)."""
+        from train_smoke.ablate import AblateConfig, AblateStage
 
-    def resources(self, part: Partition) -> dict[str, float] | None:
-        return {"GPU": 1} if self._gpu else None
+        s = self.setup(run)
+        cluster = AblateStage(AblateConfig(gpu=self.config.gpu)).prepare(partitions, run)
+        cluster = replace(cluster, runs_dir=os.path.join(run.out_dir, PROXIES),
+                          work_dir=os.path.join(run.work_dir, PROXIES))
+        return SearchContext(dirs=s["dirs"], names=s["names"], weights=s["weights"].tolist(), cluster=cluster)
+
+    def resources(self, part: Partition, ctx: SearchContext | None = None) -> dict[str, float] | None:
+        return {"GPU": 1} if ctx is not None and ctx.cluster.gpu else None
 
     def proxy_config(self, key: str, weights: dict[str, float], dirs: dict[str, str], out: str,
                      threads: int | None) -> TrainConfig:
@@ -151,14 +160,16 @@ class SearchStage(Stage):
             opts["threads"] = threads
         return validate(TrainConfig, opts, f"mix-search proxy {key}")
 
-    def process(self, part: Partition, ctx: dict[str, Any]) -> PartitionResult:
+    def process(self, part: Partition, ctx: SearchContext) -> PartitionResult:
         """One proxy in ``OUT/_work/proxies/<key>`` (resumed from its checkpoint after a crash), then moved to
         ``OUT/proxies/<key>``."""
-        from train_smoke.train import CHECKPOINT, METRICS, SUMMARY, train
+        from train_smoke.pretrain import CHECKPOINT, METRICS, SUMMARY, train
 
-        w = dict(zip(ctx["names"], ctx["weights"][part.meta["index"]], strict=True))
-        work, final = os.path.join(ctx["work_dir"], part.key), os.path.join(ctx["runs_dir"], part.key)
-        summary = train(self.proxy_config(part.key, w, ctx["dirs"], work, ctx["threads"]))
+        w = dict(zip(ctx.names, ctx.weights[part.meta["index"]], strict=True))
+        c = ctx.cluster
+        work, final = os.path.join(c.work_dir, part.key), os.path.join(c.runs_dir, part.key)
+        threads = None if c.gpu else (self.config.threads or c.threads_here())
+        summary = train(self.proxy_config(part.key, w, ctx.dirs, work, threads))
         make_dirs(final)
         fs, _ = url_to_fs(work)
         for name in (METRICS, SUMMARY):  # copy, then drop the checkpoint, then the rest (as ablate does)

@@ -97,7 +97,7 @@ class Pair:
 
 
 def compare(rows: list[dict[str, Any]], metric: str, other: str) -> Pair:
-    from train_smoke.ablate import paired_p
+    from train_smoke.ablate_results import paired_p
 
     found = {r["seed"]: r[metric] for r in rows if r["mix"] == FOUND}
     them = {r["seed"]: r[metric] for r in rows if r["mix"] == other}
