@@ -34,6 +34,9 @@ from train_smoke.search import sampling, sources
 from train_smoke.search.config import SearchConfig
 
 PROXIES = "proxies"
+# A proxy is scored once, at its end, on the evaluation texts: no learning curve (whose evaluations cost more
+# than a proxy's training on CPU). Options under ``train:`` override these.
+PROXY_TRAIN = {"eval_every": 1 << 40, "val_tokens": 8192}
 
 
 @dataclass(frozen=True)
@@ -154,7 +157,7 @@ class SearchStage(Stage):
         from corpus_forge.config import validate
 
         cfg = self.config
-        opts = {**cfg.train, "sources": dirs, "weights": weights, "out": out, "model": cfg.model,
+        opts = {**PROXY_TRAIN, **cfg.train, "sources": dirs, "weights": weights, "out": out, "model": cfg.model,
                 "tokens": cfg.tokens, "seed": cfg.seed, "eval": cfg.eval, "resume": True, "progress": False}
         if threads and "threads" not in cfg.train:
             opts["threads"] = threads
