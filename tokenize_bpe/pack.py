@@ -11,7 +11,7 @@ Lifecycle (one runner, :mod:`corpus_forge.runner`):
   ``empty_text``; every other document is kept (tokenized);
 - finalize, per mix: plans the split, budgets, repetition and order (:mod:`tokenize_bpe.mix`: a pure function
   of ids, token counts and the seed, the same for any number of workers), writes
-  ``OUT/<mix>/{train,val}-NNNNN.bin`` + ``.idx`` in parallel on the cluster (a shard already written for the
+  ``OUT/<mix>/{train,val}-NNNNN.bin`` + ``.idx`` + ``.src`` in parallel on the cluster (a shard already written for the
   same plan is kept: a killed pack resumes), and ``OUT/<mix>/manifest.json``.
 
 The output and work folders may be local (a shared filesystem on a cluster) or an object store
@@ -56,12 +56,13 @@ from tokenize_bpe import sample
 from tokenize_bpe.encode import load_encoder
 from tokenize_bpe.export import TIKTOKEN_FILE, TOKENIZER_JSON
 from tokenize_bpe.mix import MixFile, MixSpec, Selection, SourceDocs, load_mix, plan_mix
-from tokenize_bpe.shards import VERSION_DTYPE, file_sha256, read_header, version_for_vocab, write_shard
+from tokenize_bpe.shards import HEADERS, VERSION_DTYPE, file_sha256, read_header, version_for_vocab, write_shard
 
 TOKENS = "pack_tokens"
 PLANS = "pack_plans"
 MANIFEST = "manifest.json"
 SPLITS = ("train", "val")
+LAYOUT = "bin+idx+src"  # part of a plan's digest: shards written before the .src sidecar existed are redone
 
 
 class PackConfig(StageConfig):
@@ -263,7 +264,7 @@ def _write_split(run: RunContext, mix: str, split: str, sel: Selection, docs: li
     digest = hashlib.sha256()
     for name in ("files", "offsets", "lengths", "source"):
         digest.update(np.ascontiguousarray(arrays[name]).tobytes())
-    digest.update(json.dumps([version, shard_tokens, [os.path.basename(f) for f in token_files]]).encode())
+    digest.update(json.dumps([LAYOUT, version, shard_tokens, [os.path.basename(f) for f in token_files]]).encode())
     plan_sha = digest.hexdigest()
     done_dir = os.path.join(run.work_dir, PLANS, mix, split)
     n_shards = -(-total // shard_tokens)
@@ -304,10 +305,14 @@ def write_planned_shard(job: tuple) -> dict[str, Any]:
         per_source[int(a["source"][i])] += a1 - a0
     tokens = np.concatenate(pieces) if pieces else np.zeros(0, VERSION_DTYPE[version])
     starts = np.asarray(a["starts"], dtype=np.int64)
-    doc_starts = (starts[starts >= lo] - lo).astype(np.uint64)
-    sha = write_shard(out, tokens, doc_starts, version)
+    whole = starts >= lo
+    doc_starts = (starts[whole] - lo).astype(np.uint64)
+    # the tokens before the first document start: the tail of a document split from the previous shard
+    head = int(a["source"][0]) if tokens.size and not whole[0] else None
+    sha = write_shard(out, tokens, doc_starts, version, doc_sources=a["source"][whole])
     shard = {"file": os.path.basename(out), "tokens": int(tokens.size), "documents": int(doc_starts.size),
-             "sha256": sha, "tokens_per_source": {labels[s]: int(v) for s, v in enumerate(per_source) if v}}
+             "sha256": sha, "tokens_per_source": {labels[s]: int(v) for s, v in enumerate(per_source) if v},
+             "head_source": head}
     write_json_atomic({"plan_sha256": plan_sha, "tokens": int(tokens.size), "shard": shard}, done)
     return shard
 
@@ -317,7 +322,7 @@ def _remove_stale(out: str, keep: set[str]) -> None:
     for p in list_dir(out):
         name = os.path.basename(p.rstrip("/"))
         stem, ext = os.path.splitext(name)
-        if ext in (".bin", ".idx") and name.startswith(SPLITS) and f"{stem}.bin" not in keep:
+        if ext in (".bin", ".idx", ".src") and name.startswith(SPLITS) and f"{stem}.bin" not in keep:
             remove_file(p)
 
 
@@ -341,7 +346,8 @@ def _manifest(name: str, spec: MixSpec, src_files: list[list[str]], plan: dict[s
                 f"{b['planned_tokens']:,} of the {b['requested_tokens']:,} train tokens requested, weights kept")
     return {
         "mix": name, "seed": cfg.mix.seed, "shard_tokens": cfg.mix.shard_tokens,
-        "version": version, "dtype": str(VERSION_DTYPE[version]), "header_bytes": 1024,
+        "version": version, "magic": HEADERS[version][0], "header": HEADERS[version][2],
+        "dtype": str(VERSION_DTYPE[version]), "header_bytes": 1024,
         "val_fraction": spec.val_fraction, "max_epochs": spec.max_epochs,
         "requested_tokens": b["requested_tokens"], "train_tokens": split_tokens["train"],
         "val_tokens": split_tokens["val"], "stopped_short": b["stopped_short"], "limiting_source": b["limiting_source"],

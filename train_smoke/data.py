@@ -38,7 +38,6 @@ import torch
 from corpus_forge.io import list_dir, path_exists, read_json
 from tokenize_bpe.shards import idx_path, open_tokens, read_idx, read_src
 
-
 IGNORE = -100  # F.cross_entropy's ignore_index
 
 

@@ -4,7 +4,7 @@
 
 AdamW (fused on CUDA) with decay on matrices only, linear warmup then cosine decay to ``min_lr_ratio * lr``
 (GPT-3), gradient clipping at 1.0, ``torch.compile`` on CUDA. Set-up (data, tokenizer, model, resume) is in
-:mod:`train_smoke.setup`; ``OUT/ckpt.pt`` (:mod:`train_smoke.checkpoint`, every ``checkpoint_every`` steps and at
+:mod:`train_smoke.run_setup`; ``OUT/ckpt.pt`` (:mod:`train_smoke.checkpoint`, every ``checkpoint_every`` steps and at
 the end) lets ``resume`` continue the same loss curve: the data order is a function of (seed, step), and every
 random draw comes from generators the run owns. Writes ``OUT/metrics.jsonl`` (:mod:`train_smoke.metrics_log`:
 step, loss, lr, tokens_per_second, mfu; at evaluation steps val_loss and the evaluation texts' bits per byte on
@@ -33,7 +33,7 @@ from train_smoke.hellaswag import hellaswag_accuracy
 from train_smoke.metrics_log import METRICS, MetricsLog
 from train_smoke.model import peak_flops
 from train_smoke.progress import Bar
-from train_smoke.setup import Run, setup
+from train_smoke.run_setup import Run, setup
 
 SUMMARY = "summary.json"
 __all__ = ["CHECKPOINT", "METRICS", "SUMMARY", "lr_at", "train"]

@@ -66,8 +66,8 @@ def test_hellaswag_scores_only_the_ending_three_ways():
     for it in items:
         ends = [" " + e for e in it["endings"]]
         ll = [-(len(b := e.encode()) * log_z + sum(b) / 10) for e in ends]
-        for key, score in (("acc", ll), ("acc_token", [x / len(e.encode()) for x, e in zip(ll, ends)]),
-                           ("acc_norm", [x / len(e) for x, e in zip(ll, ends)])):
+        for key, score in (("acc", ll), ("acc_token", [x / len(e.encode()) for x, e in zip(ll, ends, strict=True)]),
+                           ("acc_norm", [x / len(e) for x, e in zip(ll, ends, strict=True)])):
             expected[key] += int(score.index(max(score)) == it["label"])
     model = Fixed(-torch.arange(256, dtype=torch.float32) / 10)
     acc = hellaswag_accuracy(model, utf8_bytes, bos=0, block_size=512, limit=100)

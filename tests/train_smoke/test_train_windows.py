@@ -105,7 +105,7 @@ def test_tokens_by_source_counts_exactly_what_the_batches_hold(tokenizer_dir, tm
 
     shards = {s["file"]: s for s in json.loads((mix / "manifest.json").read_text())["shards"]}
     for j in range(40):
-        pool, i = b.window(j)
+        _, i = b.window(j)
         shard, start = int(w.shard[i]), int(w.start[i])
         path = mix / f"train-{shard:05d}.bin"
         docs, src = read_idx(path).astype(np.int64), read_src(path)
