@@ -9,7 +9,9 @@ fifth of the proxies):
   intercept is implicit), RegMix's linear baseline; ``numpy.linalg.lstsq``.
 
 ``auto`` takes the model with the smaller held-out mean absolute error on the search's target. The
-reported figures (Spearman rank correlation, mean absolute error) are the held-out ones.
+reported figures (Spearman rank correlation, mean absolute error) are the held-out ones, beside the baseline
+``mean`` (every mixture predicted at the proxies' mean): a fit that does not beat it (or does not rank the
+held-out proxies, Spearman <= 0) is not informative, and the search says so.
 """
 
 from __future__ import annotations
@@ -54,7 +56,18 @@ class LightGBMModel:
         return np.asarray(self.booster.predict(np.asarray(X, np.float64)), np.float64)
 
 
-MODELS = {"lightgbm": LightGBMModel, "linear": LinearModel}
+class MeanModel:
+    """The baseline: every mixture gets the mean bpb of the proxies fitted on (a regression must beat it)."""
+
+    def __init__(self, X: np.ndarray, y: np.ndarray) -> None:
+        self.mean = float(np.mean(y))
+
+    def predict(self, X: np.ndarray) -> np.ndarray:
+        return np.full(len(np.atleast_2d(X)), self.mean)
+
+
+MODELS = {"lightgbm": LightGBMModel, "linear": LinearModel, "mean": MeanModel}
+BASELINE = "mean"
 
 
 def lightgbm_available() -> bool:
@@ -110,7 +123,12 @@ class Fit:
 
     chosen: str
     models: dict[str, Any]  # target -> fitted model (the chosen kind)
-    held_out: dict[str, dict[str, HeldOut]]  # target -> kind -> held-out predictions
+    held_out: dict[str, dict[str, HeldOut]]  # target -> kind -> held-out predictions (the baseline too)
+
+    def informative(self, target: str) -> bool:
+        """The chosen model ranks held-out proxies (Spearman > 0) and errs less than their mean does."""
+        h, base = self.held_out[target][self.chosen], self.held_out[target][BASELINE]
+        return h.spearman > 0 and h.mae < base.mae
 
     def predict(self, target: str, X: np.ndarray) -> np.ndarray:
         return self.models[target].predict(np.atleast_2d(X))
@@ -124,7 +142,7 @@ def fit(X: np.ndarray, targets: dict[str, np.ndarray], main: str, kind: str, see
         if kind == "lightgbm" and not lightgbm_available():
             raise ValueError("regression: lightgbm is not installed (pip install lightgbm), or use 'linear'")
         kinds = [kind]
-    held = {t: {k: cross_validate(k, X, y, seed) for k in kinds} for t, y in targets.items()}
+    held = {t: {k: cross_validate(k, X, y, seed) for k in [*kinds, BASELINE]} for t, y in targets.items()}
     chosen = min(kinds, key=lambda k: (held[main][k].mae, kinds.index(k)))
     return Fit(chosen, {t: MODELS[chosen](X, y) for t, y in targets.items()}, held)
 

@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from corpus_forge.io import atomic_path, path_exists, read_bytes, read_text, write_text_atomic
+from corpus_forge.io import atomic_path, write_text_atomic
 from train_smoke.search import plots, verify
 from train_smoke.search.config import MEAN, SearchConfig
 from train_smoke.search.regression import Fit
@@ -88,9 +88,20 @@ def _fit_table(o: Outcome) -> list[str]:
              "|---|---|---|---|---|"]
     for t, by in o.fit.held_out.items():
         for k, h in by.items():
-            mark = " (chosen)" if k == o.fit.chosen else ""
+            mark = " (chosen)" if k == o.fit.chosen else " (baseline)" if k == "mean" else ""
             lines.append(f"| {t} | {k}{mark} | {_f(h.spearman, 3)} | {_f(h.mae)} | {_f(h.rmse)} |")
     return lines
+
+
+def _informative_line(o: Outcome) -> str:
+    h = o.fit.held_out[o.main]
+    base, chosen = h["mean"], h[o.fit.chosen]
+    if o.fit.informative(o.main):
+        return (f"On held-out proxies the {o.fit.chosen} fit of `{o.main}` ranks them (Spearman {chosen.spearman:.2f}) "
+                f"and errs less than their mean does (MAE {chosen.mae:.4f} vs {base.mae:.4f}).")
+    return (f"**The fit is not informative**: on held-out proxies the {o.fit.chosen} fit of `{o.main}` has Spearman "
+            f"{chosen.spearman:.2f} and MAE {chosen.mae:.4f} against the proxies' mean's {base.mae:.4f}, so the found "
+            "mix is close to a random draw; run more proxies (RegMix ran 512).")
 
 
 def _weights_table(o: Outcome) -> list[str]:
@@ -150,7 +161,7 @@ def search_markdown(o: Outcome) -> str:
              f"`{o.main}` (lower is better). Trained shares within {share_error(o):.2f} points of the asked "
              "weights (worst proxy and source).", "",
              "## Fit (held out: each proxy predicted by a model fitted without its fifth of the proxies)", "",
-             *_fit_table(o), "",
+             *_fit_table(o), "", _informative_line(o), "",
              "## Found weights", "",
              f"The found mix is the mean weights of the {cfg.top_k} best of {cfg.candidates:,} candidate "
              "mixtures (drawn as the proxies were) by the regression's prediction, as RegMix does: the single "
@@ -184,24 +195,16 @@ def write_outputs(o: Outcome, out: str) -> dict[str, Any]:
             draw(o, tmp)
     beat, head, pairs = verdict(o)
     held = o.fit.held_out[o.main][o.fit.chosen]
+    fit = [{"target": t, "model": k, "chosen": k == o.fit.chosen, "spearman": h.spearman, "mae": h.mae,
+            "rmse": h.rmse} for t, by in o.fit.held_out.items() for k, h in by.items()]
+    compared = [{"vs": m, "metric": metric, "mean": p.mean, "paired_p": p.paired_p, "better": p.better,
+                 "diffs": dict(zip(map(str, p.seeds), p.diffs, strict=True))}
+                for m in (verify.NATURAL, verify.EQUAL) for metric in o.targets
+                for p in [verify.compare(o.verify_rows, metric, m)]]
     return {"proxies": len(o.rows), "target": o.main, "regression": o.fit.chosen,
-            "held_out_spearman": held.spearman, "held_out_mae": held.mae,
-            "found": o.mixes["found"], "natural": o.mixes["natural"], "beat_both": beat,
-            "vs": {m: {"mean": p.mean, "paired_p": p.paired_p} for m, p in pairs.items()},
-            "headline": head.replace("**", ""), "share_error_points": share_error(o), **cost(o),
-            "outputs": OUTPUTS}
-
-
-def report_html(step_dir: str) -> str:
-    """search.md as HTML, then weights.png and fit.png embedded (empty when the search has not finished)."""
-    from corpus_forge.report import _img, markdown_html
-
-    md = os.path.join(step_dir, "search.md")
-    if not path_exists(md):
-        return ""
-    parts = [markdown_html(read_text(md))]
-    for png in ("weights.png", "fit.png"):
-        p = os.path.join(step_dir, png)
-        if path_exists(p):
-            parts.append(_img(read_bytes(p), png))
-    return "".join(parts)
+            "held_out_spearman": held.spearman, "held_out_mae": held.mae, "fit": fit,
+            "fit_informative": o.fit.informative(o.main),
+            "found": o.mixes["found"], "natural": o.mixes["natural"], "equal": o.mixes["equal"],
+            "beat_both": beat, "vs": {m: {"mean": p.mean, "paired_p": p.paired_p} for m, p in pairs.items()},
+            "verification": compared, "headline": head.replace("**", ""), "share_error_points": share_error(o),
+            **cost(o), "outputs": OUTPUTS}

@@ -30,7 +30,7 @@ from corpus_forge.stage import Partition, PartitionResult, RunContext, Stage
 from corpus_forge.stats import Counters
 from train_smoke.ablate import AblateContext
 from train_smoke.config import TrainConfig
-from train_smoke.search import sampling, sources
+from train_smoke.search import report, sampling, sources
 from train_smoke.search.config import SearchConfig
 
 PROXIES = "proxies"
@@ -190,10 +190,4 @@ class SearchStage(Stage):
         rows = sorted((r for m in markers for r in m.get("proxies", [])), key=lambda r: r["index"])
         return {"search": conclude(self, run, rows)}
 
-    @staticmethod
-    def report_section(step_dir: str, stats: dict[str, Any]) -> str:
-        """The step's section of ``report.html``: search.md, weights.png and fit.png."""
-        from train_smoke.search.results import report_html
-
-        return report_html(step_dir)
-
+    report_section = staticmethod(report.section)  # its part of report.html

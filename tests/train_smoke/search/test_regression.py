@@ -25,6 +25,7 @@ def test_the_regression_recovers_a_planted_linear_relation():
     held = fit.held_out["bpb_mean"]["linear"]
     assert held.spearman > 0.95 and held.mae < 0.01
     assert "lightgbm" in fit.held_out["bpb_mean"]  # both were tried, both are reported
+    assert fit.informative("bpb_mean") and fit.held_out["bpb_mean"]["mean"].mae > 5 * held.mae
     # the best mixture under a linear relation is the corner of its cheapest source
     found, _ = regression.best_mixture(fit.models["bpb_mean"], weights(5000, seed=2), top_k=20)
     assert found.argmax() == 1 and found[1] > 0.9
@@ -45,3 +46,10 @@ def test_every_proxy_is_held_out_exactly_once():
     f = regression.folds(23, seed=0)
     assert sorted(np.bincount(f).tolist()) == [4, 4, 5, 5, 5]
     assert np.array_equal(f, regression.folds(23, seed=0))
+
+
+def test_a_fit_to_noise_is_reported_as_not_informative():
+    X = weights(30)
+    y = 1.5 + np.random.default_rng(4).normal(0, 0.02, len(X))  # bpb that the weights do not explain
+    fit = regression.fit(X, {"bpb_mean": y}, "bpb_mean", "auto", seed=0)
+    assert not fit.informative("bpb_mean")

@@ -91,3 +91,14 @@ def test_a_rerun_skips_the_finished_proxies(search):
     new = {r["proxy"]: r for r in _rows(out / "proxies.csv")}
     # the rerun proxy gives the same numbers: same weights, same seed, same data order
     assert new["proxy-003"]["bpb_mean"] == old["proxy-003"]["bpb_mean"]
+
+
+def test_the_search_has_a_section_in_the_report(search):
+    pytest.importorskip("corpus_forge.sections", reason="the report's section hook (house-report) is not merged")
+    from train_smoke.search.stage import SearchStage
+
+    stats = json.loads((search["out"] / "stats.json").read_text())
+    sec = SearchStage.report_section(str(search["out"]), stats)
+    assert sec.title == "Mixture search"
+    assert stats["search"]["headline"].split(":")[0] in sec.html
+    assert sec.html.count("<img") == 2 and sec.html.count("<table>") == 3
