@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from corpus_forge.config import ConfigError, load_yaml
-from corpus_forge.io import file_size, is_file, is_url, make_dirs, remove_file, remove_tree, url_to_fs
+from corpus_forge.io import InputError, file_size, is_file, is_url, make_dirs, remove_file, remove_tree, url_to_fs
 from corpus_forge.stage import Partition, PartitionResult, RunContext, Stage
 from corpus_forge.stats import Counters
 from train_smoke.ablate import AblateContext
@@ -94,15 +94,23 @@ class SearchStage(Stage):
             print(f"mix search: {s['proxies']} proxies; {s['headline']}; see search.md, mix.yaml, verify/")
 
     def check(self) -> None:
+        """Before any work: the evaluation texts, every source's documents (the verification packs from them),
+        and the tokenizer when a source still needs packing."""
+        from corpus_forge.text_sources import text_files
+
         for path in self.config.eval or []:
             if not is_file(path):
                 raise ConfigError(f"mix-search.eval: evaluation text not found: {path}")
-        for path in self.config.sources.values():
-            if not sources.is_packed(path):
-                from corpus_forge.text_sources import text_files
-
-                text_files([path])  # an InputError naming the path when there is nothing to read
-                sources.tokenizer_dir(self.config)
+        for name, path in self.config.sources.items():
+            paths = sources.text_paths(name, path)  # a ConfigError when a packed source names none
+            try:
+                text_files(paths)
+            except InputError as err:
+                raise ConfigError(f"mix-search.sources.{name}: {err}") from None
+        tok = sources.tokenizer_dir(self.config)
+        for f in ("tokenizer.json", "tokenizer.tiktoken"):
+            if not is_file(os.path.join(tok, f)):
+                raise ConfigError(f"mix-search.tokenizer: {tok} has no {f} (the --out folder of corpus-forge bpe)")
 
     def inputs_identity(self, partitions: list[Partition]) -> dict[str, Any]:
         """The sources' files and sizes and the evaluation texts: changed data redoes the proxies."""
