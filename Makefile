@@ -7,7 +7,7 @@ PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip
 OUT    ?= demo-out
 
-.PHONY: demo test lint bench clean venv
+.PHONY: demo search-demo test lint bench clean venv
 
 $(VENV)/.installed: pyproject.toml
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "need $(PYTHON)"; exit 1; }
@@ -23,6 +23,12 @@ venv: $(VENV)/.installed
 
 demo: $(VENV)/.installed
 	$(VENV)/bin/corpus-forge run pipelines/recipes/webtext.yaml --out $(OUT)
+
+# mix search on the demo's sources (curated web, raw web, books): 16 proxies, then the verification
+search-demo: $(VENV)/.installed
+	$(VENV)/bin/corpus-forge run pipelines/recipes/webtext.yaml --out $(OUT) --until bpe
+	$(VENV)/bin/corpus-forge mix search pipelines/recipes/search-demo.yaml --out $(OUT)/search --workers 2
+	$(VENV)/bin/corpus-forge report $(OUT)
 
 test: $(VENV)/.installed
 	$(PY) -m pytest -q tests

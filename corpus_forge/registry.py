@@ -21,6 +21,7 @@ STEPS: dict[str, str] = {
     "bpe": "tokenize_bpe.bpe:BpeStage",
     "pack": "tokenize_bpe.pack:PackStage",
     "ablate": "train_smoke.ablate:AblateStage",
+    "mix-search": "train_smoke.search.stage:SearchStage",
 }
 
 COMMANDS: dict[str, str] = {
@@ -32,7 +33,7 @@ COMMANDS: dict[str, str] = {
 }
 
 ORDER = ["extract", "filter", "quality", "karma", "dedup", "wikiref", "decontaminate", "bpe", "pack", "shards", "train",
-         "ablate", "report", "run"]
+         "ablate", "mix-search", "report", "run"]
 
 
 def step_class(name: str) -> Any:

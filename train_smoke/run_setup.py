@@ -18,7 +18,16 @@ from corpus_forge.io import is_url, make_dirs, path_exists
 from train_smoke import evaluate
 from train_smoke.checkpoint import CHECKPOINT, data_identity, load_checkpoint
 from train_smoke.config import CURVE_KEYS, DEFAULT_LR, TrainConfig
-from train_smoke.data import TrainBatches, Windows, check_ids, load_windows, mix_name, read_manifest, val_windows
+from train_smoke.data import (
+    TrainBatches,
+    Windows,
+    check_ids,
+    load_windows,
+    mix_name,
+    read_manifest,
+    shard_files,
+    val_windows,
+)
 from train_smoke.model import GPT, GPTConfig, config_for
 
 
@@ -150,9 +159,12 @@ def setup(cfg: TrainConfig) -> Run:
     weights = [cfg.weights[n] for n in dirs] if cfg.weights else None
     batches = TrainBatches(pools, T, cfg.batch_size, cfg.seed, weights,
                            total=max_steps * cfg.batch_size * cfg.grad_accum)
-    if weights:  # each source's val split in proportion to its weight
+    if weights:  # each source's val split in proportion to its weight (a source of a few documents may have none)
         parts = [val_windows(d, T, max(T, round(cfg.val_tokens * w))) for d, w in zip(dirs.values(), weights,
-                                                                                     strict=True) if w > 0]
+                                                                                     strict=True)
+                 if w > 0 and shard_files(d, "val")]
+        if not parts:
+            raise ConfigError(f"sources: none of {', '.join(dirs)} with a weight above 0 has a val split (val-*.bin)")
         val = torch.cat(parts)
     else:
         val = val_windows(dirs[first], T, cfg.val_tokens)

@@ -53,7 +53,13 @@ def check(data: object, where: str, tmp_path: Path, monkeypatch: pytest.MonkeyPa
         mix = validate(MixFile, data, where)
         check_paths([p for spec in mix.mixes.values() for s in spec.sources for p in s.paths], where)
         return "mix"
-    raise AssertionError(f"{where}: neither a recipe (stages:) nor a mix file (mixes: of sources:)")
+    if "proxies" in data or "verify" in data:  # a mix search file
+        from train_smoke.search.config import SearchConfig
+
+        cfg = validate(SearchConfig, data, where)
+        check_paths([*cfg.sources.values(), *([cfg.tokenizer] if cfg.tokenizer else []), *(cfg.eval or [])], where)
+        return "search"
+    raise AssertionError(f"{where}: neither a recipe (stages:), a mix file (mixes: of sources:) nor a search file")
 
 
 @pytest.mark.parametrize("path", FILES, ids=lambda p: str(p.relative_to(REPO)))
