@@ -23,6 +23,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import hashlib
+import itertools
 import json
 import os
 import time
@@ -38,7 +39,7 @@ from corpus_forge.health import systematic_failure
 from corpus_forge.io import absolute, read_json, sweep_temporary, url_to_fs, write_json_atomic, write_parquet_atomic
 from corpus_forge.progress import PartitionProgress, console
 from corpus_forge.stage import Partition, PartitionResult, RunContext, Stage
-from corpus_forge.stats import Counters
+from corpus_forge.stats import Counters, KeyOrderFold
 
 MARKERS = "_parts"
 WORK = "_work"
@@ -172,11 +173,36 @@ def _check_fingerprint(fs: Any, out_dir: str, fp: dict[str, Any]) -> dict[str, A
 
 def _remove_partitions(fs: Any, out_dir: str, keys: set[str]) -> None:
     for key in keys:
-        for p in (_marker_path(out_dir, key), os.path.join(out_dir, f"part-{key}.parquet"),
-                  os.path.join(out_dir, "removed", f"part-{key}.parquet")):
+        for p in _partition_files(out_dir, key):
             with contextlib.suppress(FileNotFoundError):
                 if fs.exists(p):
                     fs.rm(p)
+
+
+def _partition_files(out_dir: str, key: str) -> tuple[str, str, str]:
+    return (_marker_path(out_dir, key), os.path.join(out_dir, f"part-{key}.parquet"),
+            os.path.join(out_dir, "removed", f"part-{key}.parquet"))
+
+
+def _listed(fs: Any, pattern: str) -> set[str]:
+    """The paths matching ``pattern``, from one fresh listing (a cached one misses other processes' files)."""
+    with contextlib.suppress(Exception):
+        fs.invalidate_cache(os.path.dirname(pattern))
+    return {fs._strip_protocol(p) for p in fs.glob(pattern)}
+
+
+def _name(path: str, prefix: str, suffix: str) -> str:
+    return os.path.basename(path).removeprefix(prefix).removesuffix(suffix)
+
+
+def _remove_listed(fs: Any, out_dir: str, keys: set[str], present: set[str]) -> None:
+    """Remove the files of ``keys`` that the listings ``present`` hold, in batches (one request per 1,000
+    objects on S3), not one existence check and delete per file."""
+    doomed = sorted(q for key in keys for q in map(fs._strip_protocol, _partition_files(out_dir, key))
+                    if q in present)
+    for i in range(0, len(doomed), 1000):
+        with contextlib.suppress(FileNotFoundError):
+            fs.rm(doomed[i:i + 1000])
 
 
 def _reconcile(stage: Stage, fs: Any, out_dir: str, partitions: list[Partition], old: dict[str, Any] | None,
@@ -184,10 +210,13 @@ def _reconcile(stage: Stage, fs: Any, out_dir: str, partitions: list[Partition],
     """Make the folder hold only partitions of the current inputs; return how many were dropped or reset.
 
     Stale partitions (inputs no longer given) are removed. If the step's partitions depend on each other
-    and the partition set changed, every partition is redone (and the work folder cleared).
+    and the partition set changed, every partition is redone (and the work folder cleared). Three listings,
+    whatever the number of partitions.
     """
-    marker_dir = os.path.join(out_dir, MARKERS)
-    done = {os.path.basename(p).removesuffix(".json") for p in fs.glob(os.path.join(marker_dir, "*.json"))}
+    markers = _listed(fs, os.path.join(out_dir, MARKERS, "*.json"))
+    files = _listed(fs, os.path.join(out_dir, "part-*.parquet"))
+    removed = _listed(fs, os.path.join(out_dir, "removed", "part-*.parquet"))
+    done = {_name(p, "", ".json") for p in markers}
     current = {p.key for p in partitions}
     stale = done - current
     identity = _identity_sha(stage)
@@ -199,10 +228,54 @@ def _reconcile(stage: Stage, fs: Any, out_dir: str, partitions: list[Partition],
         if fs.exists(work):
             fs.rm(work, recursive=True)
     # document files without a marker belong to no finished partition
-    parts = {os.path.basename(p).removeprefix("part-").removesuffix(".parquet")
-             for p in fs.glob(os.path.join(out_dir, "part-*.parquet"))}
-    _remove_partitions(fs, out_dir, stale | (parts - current))
+    parts = {_name(p, "part-", ".parquet") for p in files | removed}
+    _remove_listed(fs, out_dir, stale | (parts - current), markers | files | removed)
     return len(stale)
+
+
+#: tasks in flight per worker thread (a window, so the scheduler never holds all P tasks at once)
+IN_FLIGHT_PER_THREAD = 8
+MARKER_BATCH = 1000
+
+
+def _slim(marker: dict) -> dict:
+    """What a step's finalize may read from a marker: its scalars (the counters are folded already)."""
+    return {k: v for k, v in marker.items() if not isinstance(v, (dict, list))}
+
+
+def _counters(marker: dict) -> Counters:
+    return Counters.from_dict({k: v for k, v in marker.items() if k not in MARKER_KEYS})
+
+
+class MarkerSink:
+    """The markers of a run, folded as they arrive: the merged counters plus each marker's scalars."""
+
+    def __init__(self, partitions: list[Partition]) -> None:
+        self.fold = KeyOrderFold([p.key for p in partitions])
+        self.markers: list[dict] = []
+
+    def add(self, marker: dict) -> None:
+        self.fold.add(marker["key"], _counters(marker))
+        self.markers.append(_slim(marker))
+
+
+def _read_finished(fs: Any, out_dir: str, partitions: list[Partition], sink: MarkerSink) -> list[Partition]:
+    """Fold the markers of finished partitions (one listing, then batched concurrent reads); return the rest."""
+    listed = {_name(p, "", ".json") for p in _listed(fs, os.path.join(out_dir, MARKERS, "*.json"))}
+    done = [p for p in partitions if p.key in listed]
+    for i in range(0, len(done), MARKER_BATCH):
+        paths = [fs._strip_protocol(_marker_path(out_dir, p.key)) for p in done[i:i + MARKER_BATCH]]
+        for blob in fs.cat(paths, on_error="omit").values():
+            sink.add(json.loads(blob))
+    return sorted((p for p in partitions if p.key not in listed), key=lambda p: p.key)
+
+
+def _window(client: Any) -> int:
+    try:
+        threads = sum(client.nthreads().values())
+    except Exception:  # a client that cannot say: a modest window
+        threads = 4
+    return max(32, IN_FLIGHT_PER_THREAD * threads)
 
 
 def run_partitions(
@@ -212,49 +285,52 @@ def run_partitions(
     *,
     retries: int = 2,
     on_done: Callable[[int, int], None] | None = None,
+    sink: MarkerSink | None = None,
 ) -> tuple[list[dict], list[dict[str, str]]]:
-    """Submit the unfinished partitions to ``run.client``; return (markers, failures)."""
+    """Submit the unfinished partitions to ``run.client``, a bounded window at a time; fold their markers
+    into ``sink`` as they arrive. Returns (markers' scalars, failures)."""
     from distributed import as_completed
 
     client, out_dir = run.client, run.out_dir
-    markers: list[dict] = []
-    todo: list[Partition] = []
-    fs = _fs(out_dir)
-    for p in partitions:
-        mp = _marker_path(out_dir, p.key)
-        if fs.exists(mp):
-            markers.append(read_json(mp))
-        else:
-            todo.append(p)
+    sink = sink if sink is not None else MarkerSink(partitions)
+    todo = _read_finished(_fs(out_dir), out_dir, partitions, sink)
     failed: list[dict[str, str]] = []
-    done = len(markers)
+    done = len(sink.markers)
     if on_done:
         on_done(done, len(partitions))
     if not todo:
-        return markers, failed
+        return sink.markers, failed
     _quiet_failures(client)
     ctx = stage.prepare(partitions, run)
     # a list, so a dict ctx is shipped whole (scattering a dict would name each value globally)
     ctx_f = client.scatter([ctx], broadcast=True, hash=False)[0] if ctx is not None else None
-    by_future = {}
-    for p in todo:
+    by_future: dict[Any, Partition] = {}
+    pending = iter(todo)
+
+    def submit(p: Partition) -> Any:
         fut = client.submit(
             process_partition, stage, p, out_dir, run.keep_removed, ctx_f,
             key=f"{stage.name}-{p.key}-{os.urandom(4).hex()}", retries=retries, pure=False,
             resources=stage.resources(p),
         )
         by_future[fut] = p
-    for fut in as_completed(list(by_future)):
-        p = by_future[fut]
+        return fut
+
+    queue = as_completed([submit(p) for p in itertools.islice(pending, _window(client))])
+    for fut in queue:
+        p = by_future.pop(fut)
         try:
-            markers.append(fut.result())
+            sink.add(fut.result())
         except Exception as err:
             failed.append({"key": p.key, "input": p.path, "error": _describe(err),
                            "traceback": "".join(traceback.format_exception(err))[-2000:]})
+        nxt = next(pending, None)
+        if nxt is not None:
+            queue.add(submit(nxt))
         done += 1
         if on_done:
             on_done(done, len(partitions))
-    return markers, failed
+    return sink.markers, failed
 
 
 class _NoComputeFailed:
@@ -283,10 +359,10 @@ def _quiet_failures(client: Any) -> None:
 
 def merge_markers(markers: list[dict]) -> Counters:
     """Merge per-partition counters in key order (so lists such as examples are the same every run)."""
-    total = Counters()
-    for m in sorted(markers, key=lambda m: m["key"]):
-        total = total.merge(Counters.from_dict({k: v for k, v in m.items() if k not in MARKER_KEYS}))
-    return total
+    fold = KeyOrderFold([m["key"] for m in markers])
+    for m in markers:
+        fold.add(m["key"], _counters(m))
+    return fold.result()
 
 
 @contextlib.contextmanager
@@ -353,12 +429,15 @@ def run_stage(
         with _client(client, scheduler, workers, progress) as c:
             run = RunContext(out_dir, work_dir, c, keep_removed, progress)
             with PartitionProgress(stage.name, enabled=progress) as bar:
+                sink = MarkerSink(partitions)
                 try:
-                    markers, failed = run_partitions(stage, partitions, run, retries=retries, on_done=bar.update)
+                    markers, failed = run_partitions(stage, partitions, run, retries=retries, on_done=bar.update,
+                                                     sink=sink)
                 except (OSError, RuntimeError, ValueError) as err:  # the global phase before the map failed
                     markers, failed = [], []
                     failed_phase = {"phase": "prepare", "error": _describe(err)}
-            total = merge_markers(markers)
+                    sink = MarkerSink(partitions)
+            total = sink.fold.result()
             total.check(stage.name)
             if not failed and failed_phase is None:
                 try:
