@@ -11,7 +11,7 @@ import fsspec
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-TEXT = Path(__file__).resolve().parents[1] / "data" / "text"
+TEXT = Path(__file__).resolve().parent / "data" / "text"
 
 
 def ccnet_docs() -> list[dict]:
