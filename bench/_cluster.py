@@ -90,6 +90,9 @@ class LoopbackCluster:
         self.address = ""
 
     def __enter__(self) -> LoopbackCluster:
+        import signal
+
+        signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # a killed bench still stops its cluster
         self.scratch.mkdir(parents=True, exist_ok=True)
         port = free_port()
         self.address = f"tcp://127.0.0.1:{port}"
@@ -126,7 +129,7 @@ class LoopbackCluster:
         out: dict[str, Any] = {"scheduler": psutil.Process(self.procs[0].pid)}
         for i, p in enumerate(self.procs[1:], 1):
             nanny = psutil.Process(p.pid)
-            kids = nanny.children()
+            kids = [k for k in nanny.children() if "resource_tracker" not in " ".join(k.cmdline())]
             out[f"worker-{i}"] = kids[0] if kids else nanny
         return out
 
