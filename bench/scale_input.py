@@ -6,10 +6,11 @@ How the new pages are made (deterministic for a seed):
    least 40 characters are its paragraphs, and fastText's lid.176 (the filter step's model) names the page's
    language from them;
 2. the paragraphs go into one pool per language;
-3. new page ``i``: a real page is drawn (so languages and lengths follow the real mix), and as many paragraphs
-   as it has are drawn from its language's pool without replacement; they become the ``<p>``s of a plain
-   HTML article (title: the first paragraph's first words) with a fresh URL,
-   ``https://<lang>.scale-<seed>.example/<i>.html``.
+3. new page ``i``: a real page is drawn as the template (so languages, lengths, layouts and boilerplate follow
+   the real mix); each of its paragraphs is replaced by one drawn from its language's pool without
+   replacement, the title by the first new paragraph's first words, its charset declaration by UTF-8, and it
+   gets a fresh URL, ``https://<lang>.scale-<seed>.example/<i>.html``. Extraction then works as hard as on
+   the real page (same DOM, same boilerplate), on text no real page has in that combination.
 
 So a new page is distinct text in a real language with real sentences: exact dedup finds nothing, MinHash
 finds the near duplicates that small pools make likely (a realistic rate, not a 16-fold copy of each page).
@@ -19,7 +20,6 @@ The run at multiple m holds the first ``base`` real pages (in a fixed pseudo-ran
 
 from __future__ import annotations
 
-import html as htmllib
 import json
 import random
 import sys
@@ -77,14 +77,26 @@ def _analyse(caps: list) -> list[dict]:
 
 
 def new_page(i: int, seed: int, template: RealPage, pool: list[str], rng: random.Random) -> object:
-    """One recombined page in ``template``'s language with as many paragraphs as it has."""
+    """One recombined page: ``template``'s own HTML (its layout, boilerplate and scripts, so extraction costs
+    what it costs on real pages) with each of its paragraphs replaced by one drawn from its language's pool."""
+    import lxml.html
+
     bs = import_build_samples()
-    k = min(len(pool), max(3, len(template.paragraphs)))
-    paras = rng.sample(pool, k)
-    title = htmllib.escape(" ".join(paras[0].split()[:8]))
-    body = "".join(f"<p>{htmllib.escape(p)}</p>\n" for p in paras)
-    doc = (f'<!DOCTYPE html><html lang="{template.lang}"><head><meta charset="utf-8"><title>{title}</title>'
-           f"</head><body><article><h1>{title}</h1>\n{body}</article></body></html>").encode()
+    root = lxml.html.fromstring(template.capture.body)
+    slots = [p for p in root.iter("p") if len(" ".join(p.text_content().split())) >= MIN_PARAGRAPH]
+    paras = rng.sample(pool, min(len(pool), len(slots)))
+    for p, text in zip(slots, paras, strict=False):
+        for child in list(p):
+            p.remove(child)
+        p.text = text
+    for meta in root.xpath("//meta[@charset] | //meta[@http-equiv]"):
+        meta.getparent().remove(meta)
+    head = root.find("head")
+    if head is not None:
+        head.insert(0, lxml.html.fromstring('<meta charset="utf-8">'))
+        for t in head.iter("title"):
+            t.text = " ".join(paras[0].split()[:8]) if paras else t.text
+    doc = b"<!DOCTYPE html>\n" + lxml.html.tostring(root, encoding="utf-8", method="html")
     url = f"https://{template.lang}.scale-{seed}.example/{i:07d}.html"
     return bs.Capture(url, 200, "OK", "text/html; charset=UTF-8", doc, "text/html", origin="recombined")
 
@@ -103,7 +115,7 @@ def build_input(work: Path, base: int, multiple: int, files: int, seed: int = 0)
     pools: dict[str, list[str]] = {}
     for p in real:
         pools.setdefault(p.lang, []).extend(p.paragraphs)
-    usable = [p for p in real if len(pools.get(p.lang, [])) >= 3 * max(3, len(p.paragraphs)) and p.paragraphs]
+    usable = [p for p in real if p.paragraphs and len(pools.get(p.lang, [])) >= 3 * len(p.paragraphs)]
     rng = random.Random(seed)
     caps = [p.capture for p in real[:base]]
     for i in range((multiple - 1) * base):
