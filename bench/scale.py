@@ -214,15 +214,16 @@ def main() -> None:
     results: dict[int, dict[str, Any]] = {}
     mults = [int(x) for x in args.multiples.split(",")]
     print(machine_line(), flush=True)
-    with LoopbackCluster(args.workers, args.memory_limit, args.work / "scratch") as cluster:
-        for m in mults:
-            files = args.files * m if args.files else 8 * m
-            got = subprocess.run([sys.executable, str(Path(__file__).with_name("scale_input.py")), str(args.work),
-                                  str(args.base), str(m), str(files)], capture_output=True, text=True, check=True)
-            warcs, pages = json.loads(got.stdout.strip().splitlines()[-1])  # built apart: not in the client's RSS
-            print(f"{m}x: {pages} pages in {len(warcs)} WARCs", flush=True)
+    for m in mults:
+        files = args.files * m if args.files else 8 * m
+        got = subprocess.run([sys.executable, str(Path(__file__).with_name("scale_input.py")), str(args.work),
+                              str(args.base), str(m), str(files)], capture_output=True, text=True, check=True)
+        warcs, pages = json.loads(got.stdout.strip().splitlines()[-1])  # built apart: not in the client's RSS
+        print(f"{m}x: {pages} pages in {len(warcs)} WARCs", flush=True)
+        # a fresh cluster per multiple, so each starts from cold workers (RSS only grows in a long-lived one)
+        with LoopbackCluster(args.workers, args.memory_limit, args.work / f"scratch-{m}x") as cluster:
             rows = run_multiple(cluster, warcs, args.work / f"out-{m}x", args.train_steps)
-            results[m] = {"pages": pages, "rows": rows}
+        results[m] = {"pages": pages, "rows": rows}
     print(machine_line())
     summary = report(results, args.plot)
     if args.json:

@@ -37,13 +37,17 @@ import pyarrow.compute as pc
 from corpus_forge.cluster import get_client
 from corpus_forge.health import systematic_failure
 from corpus_forge.io import absolute, read_json, sweep_temporary, url_to_fs, write_json_atomic, write_parquet_atomic
+from corpus_forge.markers import MARKER_KEYS as MARKER_KEYS
+from corpus_forge.markers import MARKERS as MARKERS
+from corpus_forge.markers import MarkerSink, listed, name_of, read_finished, remove_listed
+from corpus_forge.markers import marker_path as _marker_path
+from corpus_forge.markers import merge_markers as merge_markers
+from corpus_forge.markers import remove_partitions as _remove_partitions
 from corpus_forge.progress import PartitionProgress, console
 from corpus_forge.stage import Partition, PartitionResult, RunContext, Stage
-from corpus_forge.stats import Counters, KeyOrderFold
+from corpus_forge.stats import Counters
 
-MARKERS = "_parts"
 WORK = "_work"
-MARKER_KEYS = ("key", "input", "range", "seconds")
 
 
 class StageError(RuntimeError):
@@ -97,10 +101,6 @@ def process_partition(stage: Stage, part: Partition, out_dir: str, keep_removed:
         _remove_partitions(_fs(out_dir), out_dir, {part.key})  # all of a partition's files, or none
         raise
     return marker
-
-
-def _marker_path(out_dir: str, key: str) -> str:
-    return os.path.join(out_dir, MARKERS, f"{key}.json")
 
 
 def _fs(path: str) -> Any:
@@ -171,40 +171,6 @@ def _check_fingerprint(fs: Any, out_dir: str, fp: dict[str, Any]) -> dict[str, A
     return old
 
 
-def _remove_partitions(fs: Any, out_dir: str, keys: set[str]) -> None:
-    for key in keys:
-        for p in _partition_files(out_dir, key):
-            with contextlib.suppress(FileNotFoundError):
-                if fs.exists(p):
-                    fs.rm(p)
-
-
-def _partition_files(out_dir: str, key: str) -> tuple[str, str, str]:
-    return (_marker_path(out_dir, key), os.path.join(out_dir, f"part-{key}.parquet"),
-            os.path.join(out_dir, "removed", f"part-{key}.parquet"))
-
-
-def _listed(fs: Any, pattern: str) -> set[str]:
-    """The paths matching ``pattern``, from one fresh listing (a cached one misses other processes' files)."""
-    with contextlib.suppress(Exception):
-        fs.invalidate_cache(os.path.dirname(pattern))
-    return {fs._strip_protocol(p) for p in fs.glob(pattern)}
-
-
-def _name(path: str, prefix: str, suffix: str) -> str:
-    return os.path.basename(path).removeprefix(prefix).removesuffix(suffix)
-
-
-def _remove_listed(fs: Any, out_dir: str, keys: set[str], present: set[str]) -> None:
-    """Remove the files of ``keys`` that the listings ``present`` hold, in batches (one request per 1,000
-    objects on S3), not one existence check and delete per file."""
-    doomed = sorted(q for key in keys for q in map(fs._strip_protocol, _partition_files(out_dir, key))
-                    if q in present)
-    for i in range(0, len(doomed), 1000):
-        with contextlib.suppress(FileNotFoundError):
-            fs.rm(doomed[i:i + 1000])
-
-
 def _reconcile(stage: Stage, fs: Any, out_dir: str, partitions: list[Partition], old: dict[str, Any] | None,
                inputs_sha: str) -> int:
     """Make the folder hold only partitions of the current inputs; return how many were dropped or reset.
@@ -213,10 +179,10 @@ def _reconcile(stage: Stage, fs: Any, out_dir: str, partitions: list[Partition],
     and the partition set changed, every partition is redone (and the work folder cleared). Three listings,
     whatever the number of partitions.
     """
-    markers = _listed(fs, os.path.join(out_dir, MARKERS, "*.json"))
-    files = _listed(fs, os.path.join(out_dir, "part-*.parquet"))
-    removed = _listed(fs, os.path.join(out_dir, "removed", "part-*.parquet"))
-    done = {_name(p, "", ".json") for p in markers}
+    markers = listed(fs, os.path.join(out_dir, MARKERS, "*.json"))
+    files = listed(fs, os.path.join(out_dir, "part-*.parquet"))
+    removed = listed(fs, os.path.join(out_dir, "removed", "part-*.parquet"))
+    done = {name_of(p, "", ".json") for p in markers}
     current = {p.key for p in partitions}
     stale = done - current
     identity = _identity_sha(stage)
@@ -228,46 +194,13 @@ def _reconcile(stage: Stage, fs: Any, out_dir: str, partitions: list[Partition],
         if fs.exists(work):
             fs.rm(work, recursive=True)
     # document files without a marker belong to no finished partition
-    parts = {_name(p, "part-", ".parquet") for p in files | removed}
-    _remove_listed(fs, out_dir, stale | (parts - current), markers | files | removed)
+    parts = {name_of(p, "part-", ".parquet") for p in files | removed}
+    remove_listed(fs, out_dir, stale | (parts - current), markers | files | removed)
     return len(stale)
 
 
 #: tasks in flight per worker thread (a window, so the scheduler never holds all P tasks at once)
 IN_FLIGHT_PER_THREAD = 8
-MARKER_BATCH = 1000
-
-
-def _slim(marker: dict) -> dict:
-    """What a step's finalize may read from a marker: its scalars (the counters are folded already)."""
-    return {k: v for k, v in marker.items() if not isinstance(v, (dict, list))}
-
-
-def _counters(marker: dict) -> Counters:
-    return Counters.from_dict({k: v for k, v in marker.items() if k not in MARKER_KEYS})
-
-
-class MarkerSink:
-    """The markers of a run, folded as they arrive: the merged counters plus each marker's scalars."""
-
-    def __init__(self, partitions: list[Partition]) -> None:
-        self.fold = KeyOrderFold([p.key for p in partitions])
-        self.markers: list[dict] = []
-
-    def add(self, marker: dict) -> None:
-        self.fold.add(marker["key"], _counters(marker))
-        self.markers.append(_slim(marker))
-
-
-def _read_finished(fs: Any, out_dir: str, partitions: list[Partition], sink: MarkerSink) -> list[Partition]:
-    """Fold the markers of finished partitions (one listing, then batched concurrent reads); return the rest."""
-    listed = {_name(p, "", ".json") for p in _listed(fs, os.path.join(out_dir, MARKERS, "*.json"))}
-    done = [p for p in partitions if p.key in listed]
-    for i in range(0, len(done), MARKER_BATCH):
-        paths = [fs._strip_protocol(_marker_path(out_dir, p.key)) for p in done[i:i + MARKER_BATCH]]
-        for blob in fs.cat(paths, on_error="omit").values():
-            sink.add(json.loads(blob))
-    return sorted((p for p in partitions if p.key not in listed), key=lambda p: p.key)
 
 
 def _window(client: Any) -> int:
@@ -293,7 +226,7 @@ def run_partitions(
 
     client, out_dir = run.client, run.out_dir
     sink = sink if sink is not None else MarkerSink(partitions)
-    todo = _read_finished(_fs(out_dir), out_dir, partitions, sink)
+    todo = read_finished(_fs(out_dir), out_dir, partitions, sink)
     failed: list[dict[str, str]] = []
     done = len(sink.markers)
     if on_done:
@@ -357,14 +290,6 @@ def _quiet_failures(client: Any) -> None:
         client._corpus_forge_quiet = True
 
 
-def merge_markers(markers: list[dict]) -> Counters:
-    """Merge per-partition counters in key order (so lists such as examples are the same every run)."""
-    fold = KeyOrderFold([m["key"] for m in markers])
-    for m in markers:
-        fold.add(m["key"], _counters(m))
-    return fold.result()
-
-
 @contextlib.contextmanager
 def _client(client: Any, scheduler: str | None, workers: int | None, progress: bool) -> Iterator[Any]:
     if client is not None:
@@ -394,14 +319,7 @@ def run_stage(
     """
     t0 = time.perf_counter()
     out_dir = absolute(out_dir)
-    stage.check()
-    partitions = stage.partitions(inputs)
-    if not partitions:
-        raise StageError(f"{stage.name}: no partitions to process in {inputs}")
-    keys = [p.key for p in partitions]
-    if len(set(keys)) != len(keys):
-        dup = sorted({k for k in keys if keys.count(k) > 1})[:3]
-        raise StageError(f"{stage.name}: duplicate partition keys {dup}")
+    partitions = _partitions(stage, inputs)
     fs = _fs(out_dir)
     _make_out_dir(fs, out_dir)
     with _lock(out_dir):
@@ -445,22 +363,9 @@ def run_stage(
                 except (OSError, RuntimeError, ValueError) as err:
                     failed_phase = {"phase": "finalize", "error": _describe(err),
                                     "traceback": "".join(traceback.format_exception(err))[-2000:]}
-        if failed:
-            total.error("partition_failed", len(failed))
-        stats: dict[str, Any] = {"stage": stage.name, **total.to_dict(with_kinds=False), **extra}
-        stats["partitions"] = len(partitions)
-        stats["partitions_done"] = len(markers)
-        stats["partitions_failed"] = len(failed)
-        stats["failed_partitions"] = [{k: v for k, v in f.items() if k != "traceback"} for f in failed]
-        if reset:
-            stats["partitions_reset"] = reset
-        if failed_phase:
-            stats["failed_phase"] = {k: v for k, v in failed_phase.items() if k != "traceback"}
-        problem = _systematic_failure(stage, stats)
-        if problem:
-            stats["systematic_failure"] = problem
+        stats = _stats(stage, total, extra, len(partitions), markers, failed, failed_phase, reset)
+        problem = stats.get("systematic_failure")
         stats["seconds"] = round(time.perf_counter() - t0, 3)
-        stats["partition_seconds"] = round(sum(float(m.get("seconds", 0)) for m in markers), 3)
         try:
             write_json_atomic(stats, os.path.join(out_dir, "stats.json"))
             if failed or failed_phase:
@@ -470,6 +375,40 @@ def run_stage(
                 fs.touch(os.path.join(out_dir, "_SUCCESS"))
         except OSError as err:
             raise StageError(f"{stage.name}: could not write the results to {out_dir}: {_describe(err)}") from None
+    return stats
+
+
+def _partitions(stage: Stage, inputs: list[str]) -> list[Partition]:
+    """The step's checks, then its partitions: some, with distinct keys."""
+    stage.check()
+    partitions = stage.partitions(inputs)
+    if not partitions:
+        raise StageError(f"{stage.name}: no partitions to process in {inputs}")
+    seen: set[str] = set()
+    dup = sorted({p.key for p in partitions if p.key in seen or seen.add(p.key)})[:3]  # type: ignore[func-returns-value]
+    if dup:
+        raise StageError(f"{stage.name}: duplicate partition keys {dup}")
+    return partitions
+
+
+def _stats(stage: Stage, total: Counters, extra: dict[str, Any], n_partitions: int, markers: list[dict],
+           failed: list[dict[str, str]], failed_phase: dict[str, str] | None, reset: int) -> dict[str, Any]:
+    """The ``stats.json`` of a run (all but ``seconds``)."""
+    if failed:
+        total.error("partition_failed", len(failed))
+    stats: dict[str, Any] = {"stage": stage.name, **total.to_dict(with_kinds=False), **extra}
+    stats["partitions"] = n_partitions
+    stats["partitions_done"] = len(markers)
+    stats["partitions_failed"] = len(failed)
+    stats["failed_partitions"] = [{k: v for k, v in f.items() if k != "traceback"} for f in failed]
+    if reset:
+        stats["partitions_reset"] = reset
+    if failed_phase:
+        stats["failed_phase"] = {k: v for k, v in failed_phase.items() if k != "traceback"}
+    problem = _systematic_failure(stage, stats)
+    if problem:
+        stats["systematic_failure"] = problem
+    stats["partition_seconds"] = round(sum(float(m.get("seconds", 0)) for m in markers), 3)
     return stats
 
 
