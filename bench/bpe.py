@@ -7,7 +7,7 @@ pages and the 20 Dolma CCNet documents (~9.4 MB); held-out = WikiText-2 raw test
 ``bpe`` evaluation text; ~2 MB). Both sides get the same documents chunked the same way (``chunk_text``), the
 GPT-2 split regex, the full byte alphabet and the same vocabulary (``<|endoftext|>`` included).
 
-- ours: ``tokenize_bpe.train.train_ranks(trainer="rustbpe")`` then ``export`` (tokenizer.json + .tiktoken);
+- ours: ``tokenize_bpe.train_merges.train_ranks(trainer="rustbpe")`` then ``export`` (tokenizer.json + .tiktoken);
 - ours, end to end: the ``bpe`` step through the runner (LocalCluster of 2 workers started beforehand) on the
   same files: read, hash-sample (all of it: ``sample_bytes`` above the total, no held-out), chunk, train,
   export, bytes/token figures — MB/s = training bytes / the step's wall time;
@@ -62,7 +62,7 @@ def one_run(trainer: str, vocab: int, chunk_chars: int) -> dict:
     from tokenizers import Tokenizer
 
     from tokenize_bpe.export import export
-    from tokenize_bpe.train import GPT2_PATTERN, chunk_text, train_ranks
+    from tokenize_bpe.train_merges import GPT2_PATTERN, chunk_text, train_ranks
 
     docs = training_docs()
     chunks = [c for d in docs for c in chunk_text(d, chunk_chars)]

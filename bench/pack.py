@@ -36,7 +36,7 @@ from bpe import _read  # noqa: E402  (bench/ is on sys.path)
 
 
 def documents(copies: int) -> list[tuple[str, str]]:
-    from tokenize_bpe.train import chunk_text
+    from tokenize_bpe.train_merges import chunk_text
 
     base: list[tuple[str, str]] = []
     long = sorted((SHARED_DATA / "text" / "gutenberg_nltk").glob("*.txt.gz"))
@@ -114,7 +114,7 @@ def main() -> None:
     from corpus_forge.cluster import get_client
     from tokenize_bpe.encode import load_encoder
     from tokenize_bpe.export import export
-    from tokenize_bpe.train import GPT2_PATTERN, chunk_text, train_ranks
+    from tokenize_bpe.train_merges import GPT2_PATTERN, chunk_text, train_ranks
 
     work = Path(args.work)
     shutil.rmtree(work, ignore_errors=True)

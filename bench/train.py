@@ -1,4 +1,4 @@
-"""Our trainer (``train_smoke.train.train``) vs a plain nanoGPT-style loop, same model, data and batch.
+"""Our trainer (``train_smoke.pretrain.train``) vs a plain nanoGPT-style loop, same model, data and batch.
 
     .venv/bin/python bench/train.py                       # CPU: tiny model, block 128, batch 8 (~1 minute)
     .venv/bin/python bench/train.py --device cuda         # GPU: gpt2-124m at block 1024, bf16, compiled
@@ -43,7 +43,7 @@ import torch  # noqa: E402
 from tokenize_bpe.shards import open_tokens, version_for_vocab, write_shard  # noqa: E402
 from train_smoke.config import DEFAULT_LR, TrainConfig  # noqa: E402
 from train_smoke.model import GPT, config_for, peak_flops  # noqa: E402
-from train_smoke.train import lr_at, train  # noqa: E402
+from train_smoke.pretrain import lr_at, train  # noqa: E402
 
 EOT = "<|endoftext|>"
 

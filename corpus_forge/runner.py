@@ -68,8 +68,9 @@ def partition_set_sha(partitions: list[Partition], inputs_identity: Any = None) 
     return hashlib.sha256(blob).hexdigest()
 
 
-def _identity_sha(stage: Stage) -> str:
-    return hashlib.sha256(json.dumps(stage.inputs_identity(), sort_keys=True, default=str).encode()).hexdigest()
+def _identity_sha(stage: Stage, partitions: list[Partition]) -> str:
+    blob = json.dumps(stage.inputs_identity(partitions), sort_keys=True, default=str).encode()
+    return hashlib.sha256(blob).hexdigest()
 
 
 def process_partition(stage: Stage, part: Partition, out_dir: str, keep_removed: bool, ctx: Any) -> dict:
@@ -185,7 +186,7 @@ def _reconcile(stage: Stage, fs: Any, out_dir: str, partitions: list[Partition],
     done = {name_of(p, "", ".json") for p in markers}
     current = {p.key for p in partitions}
     stale = done - current
-    identity = _identity_sha(stage)
+    identity = _identity_sha(stage, partitions)
     changed_set = old is not None and old.get("partitions_sha256") not in (None, inputs_sha)
     changed_identity = old is not None and old.get("identity_sha256", identity) != identity
     if changed_identity or (changed_set and not stage.independent_partitions()):
@@ -244,7 +245,7 @@ def run_partitions(
         fut = client.submit(
             process_partition, stage, p, out_dir, run.keep_removed, ctx_f,
             key=f"{stage.name}-{p.key}-{os.urandom(4).hex()}", retries=retries, pure=False,
-            resources=stage.resources(p),
+            resources=stage.resources(p, ctx),
         )
         by_future[fut] = p
         return fut
@@ -326,7 +327,7 @@ def run_stage(
         fp = stage_fingerprint(stage)
         old = _check_fingerprint(fs, out_dir, fp)
         stats_path = os.path.join(out_dir, "stats.json")
-        inputs_sha = partition_set_sha(partitions, stage.inputs_identity())
+        inputs_sha = partition_set_sha(partitions, stage.inputs_identity(partitions))
         if old is not None and old.get("partitions_sha256") == inputs_sha \
                 and fs.exists(os.path.join(out_dir, "_SUCCESS")) and fs.exists(stats_path):
             done = read_json(stats_path)  # complete, same configuration and inputs: nothing to do
@@ -335,7 +336,7 @@ def run_stage(
             return done
         sweep_temporary(fs, out_dir)
         reset = _reconcile(stage, fs, out_dir, partitions, old, inputs_sha)
-        write_json_atomic({**fp, "partitions_sha256": inputs_sha, "identity_sha256": _identity_sha(stage),
+        write_json_atomic({**fp, "partitions_sha256": inputs_sha, "identity_sha256": _identity_sha(stage, partitions),
                            "inputs": sorted({p.path for p in partitions})}, os.path.join(out_dir, "_stage.json"))
         for name in ("_SUCCESS", "_failed.json"):
             if fs.exists(os.path.join(out_dir, name)):

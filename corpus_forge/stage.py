@@ -31,7 +31,6 @@ import pyarrow as pa
 
 from corpus_forge.config import StageConfig, validate
 from corpus_forge.io import path_key, read_parquet, stage_output_files
-from corpus_forge.io import safe_key as safe_key
 from corpus_forge.stats import Counters
 
 
@@ -139,9 +138,9 @@ class Stage:
         """
         return False
 
-    def inputs_identity(self) -> Any:
-        """What the options point at that can change between runs (JSON), e.g. the sha256 of the tokenizer a
-        pack reads: when it changes, a finished output is redone, not reused. Default: nothing."""
+    def inputs_identity(self, partitions: list[Partition]) -> Any:
+        """What the options and partitions point at that can change between runs (JSON), e.g. the sha256 of
+        the tokenizer a pack reads: when it changes, a finished output is redone, not reused. Default: nothing."""
         return None
 
     def check(self) -> None:
@@ -156,8 +155,9 @@ class Stage:
     def process(self, part: Partition, ctx: Any = None) -> PartitionResult:
         raise NotImplementedError
 
-    def resources(self, part: Partition) -> dict[str, float] | None:
-        """Dask worker resources this partition's task needs (e.g. ``{"GPU": 1}``); None = any worker."""
+    def resources(self, part: Partition, ctx: Any = None) -> dict[str, float] | None:
+        """Dask worker resources this partition's task needs (e.g. ``{"GPU": 1}``), given what :meth:`prepare`
+        returned; None = any worker."""
         return None
 
     def finalize(self, run: RunContext, counters: Counters, markers: list[dict[str, Any]]) -> dict[str, Any]:

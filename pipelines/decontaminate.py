@@ -23,7 +23,7 @@ The n-gram index is built once on the client (``prepare``) and broadcast to ever
 from __future__ import annotations
 
 import argparse
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Literal
 
 import fsspec
@@ -82,14 +82,13 @@ class DecontaminateConfig(StageConfig):
         return [as_spec(x) if isinstance(x, str) else x for x in v] if isinstance(v, list) else v
 
 
-@dataclass
+@dataclass(frozen=True)
 class DecontamContext:
     """What every worker needs, built once: the benchmark index and the optional Wikipedia reference."""
 
     index: dc.BenchmarkIndex
     sources: dict[str, str]
     reference: ReferenceNgrams | None = None
-
 
 
 class _PartitionState:
@@ -171,10 +170,12 @@ class DecontaminateStage(DocumentStage):
         return self.config.max_ngram_docs is None  # the counting pass looks at every partition
 
     def prepare(self, partitions: list[Partition], run: RunContext | None = None) -> DecontamContext:
+        """The context; with ``max_ngram_docs``, without the n-grams found in more input documents than that
+        (a counting pass over every partition, on the run's client; in this process without a run)."""
         ctx = self.build_context()
         if self.config.max_ngram_docs is not None and len(ctx.index):
-            keys, counts = count_ngram_documents(ctx.index, partitions)
-            ctx.index = ctx.index.without(keys[counts > self.config.max_ngram_docs])
+            keys, counts = count_ngram_documents(ctx.index, partitions, run.client if run is not None else None)
+            ctx = replace(ctx, index=ctx.index.without(keys[counts > self.config.max_ngram_docs]))
         return ctx
 
     # ------------------------------------------------------------ per partition
@@ -318,18 +319,12 @@ def _count_partition(part: Partition, index: dc.BenchmarkIndex) -> tuple[np.ndar
     return dc.doc_frequencies(index, texts)
 
 
-def count_ngram_documents(index: dc.BenchmarkIndex, partitions: list[Partition]) -> tuple[np.ndarray, np.ndarray]:
+def count_ngram_documents(index: dc.BenchmarkIndex, partitions: list[Partition],
+                          client: Any = None) -> tuple[np.ndarray, np.ndarray]:
     """Number of input documents containing each matched benchmark n-gram (keys, counts).
 
-    Runs on the Dask client in use when there is one (index scattered once, one task per partition),
-    else in this process.
+    Runs on ``client`` when given (index scattered once, one task per partition), else in this process.
     """
-    try:
-        from distributed import default_client
-
-        client = default_client()
-    except (ImportError, ValueError):
-        client = None
     if client is not None and partitions:
         fut = client.scatter(index, broadcast=True)
         results = client.gather(client.map(_count_partition, partitions, index=fut, pure=False))

@@ -17,6 +17,7 @@ Inputs: MediaWiki XML exports (``.xml``, ``.xml.bz2``, ...), or text, JSONL or P
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -42,6 +43,13 @@ class WikirefConfig(StageConfig):
     shards: int = Field(2, ge=1, le=1024, description="tasks per input file (set it to your worker count)")
 
 
+@dataclass(frozen=True)
+class WikirefContext:
+    """Broadcast to every shard task: where its sorted n-gram hashes go."""
+
+    hashes_dir: str
+
+
 class WikirefStage(Stage):
     """Reference n-grams of Wikipedia dumps or texts: ``shards`` tasks per file, merged into one saved set."""
 
@@ -57,8 +65,8 @@ class WikirefStage(Stage):
         return [Partition(key=f"{path_key(f)}-{i:04d}of{k:04d}", path=f, meta={"shard": (i, k)})
                 for f in expand_inputs(inputs) for i in range(k)]
 
-    def prepare(self, partitions: list[Partition], run: RunContext) -> str:
-        return os.path.join(run.work_dir, "hashes")
+    def prepare(self, partitions: list[Partition], run: RunContext) -> WikirefContext:
+        return WikirefContext(os.path.join(run.work_dir, "hashes"))
 
     def process(self, part: Partition, ctx: Any = None) -> PartitionResult:
         cfg = self.config
@@ -72,7 +80,7 @@ class WikirefStage(Stage):
             if len(parts) > 4096:
                 parts = [sorted_unique(np.concatenate(parts))]
         keys = sorted_unique(np.concatenate(parts)) if parts else np.empty(0, dtype=np.uint64)
-        save_npy(os.path.join(ctx, f"{part.key}.npy"), keys)
+        save_npy(os.path.join(ctx.hashes_dir, f"{part.key}.npy"), keys)
         c = Counters(documents_in=texts + sum(skipped.values()), documents_out=texts)
         for why, n in skipped.items():
             c.remove(why, n)

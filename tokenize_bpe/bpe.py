@@ -28,6 +28,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from itertools import pairwise
 from typing import Any, Literal
 
@@ -44,7 +45,7 @@ from corpus_forge.text_sources import file_kind, read_documents, text_files
 from tokenize_bpe import sample
 from tokenize_bpe.encode import EVAL_TEXT, read_eval_text, tiktoken_encoding
 from tokenize_bpe.export import EOT, export
-from tokenize_bpe.train import chunk_text, resolve_pattern, train_ranks
+from tokenize_bpe.train_merges import chunk_text, resolve_pattern, train_ranks
 
 SAMPLES = "bpe_sample"
 
@@ -107,6 +108,15 @@ def select_sample(u: np.ndarray, h: np.ndarray, candidate: np.ndarray, nbytes: n
     return train, held
 
 
+@dataclass(frozen=True)
+class BpeContext:
+    """Broadcast to every sampling task: where samples go, and the draw rates of the hash sample."""
+
+    work_dir: str
+    train_rate: float
+    heldout_rate: float
+
+
 class BpeStage(Stage):
     name = "bpe"
     Config = BpeConfig
@@ -126,14 +136,14 @@ class BpeStage(Stage):
     def partitions(self, inputs: list[str]) -> list[Partition]:
         return [Partition(key=path_key(f), path=f) for f in text_files(inputs)]
 
-    def prepare(self, partitions: list[Partition], run: RunContext) -> dict[str, Any]:
+    def prepare(self, partitions: list[Partition], run: RunContext) -> BpeContext:
         paths = [p.path for p in partitions]  # file footers and sizes, read on the workers in batches
         total = max(1, sum(run.client.gather(run.client.map(
             _estimate_many, [paths[i:i + READ_BATCH] for i in range(0, len(paths), READ_BATCH)], pure=False))))
         c = self.config
         # twice the expected share, so that estimation error rarely leaves the sample short
-        return {"work_dir": run.work_dir, "train_rate": min(1.0, 2.0 * c.sample_bytes / total),
-                "heldout_rate": min(1.0, 2.0 * c.heldout_bytes / total) if c.heldout_bytes else 0.0}
+        return BpeContext(run.work_dir, train_rate=min(1.0, 2.0 * c.sample_bytes / total),
+                          heldout_rate=min(1.0, 2.0 * c.heldout_bytes / total) if c.heldout_bytes else 0.0)
 
     def process(self, part: Partition, ctx: Any = None) -> PartitionResult:
         c, counters = self.config, Counters()
@@ -149,10 +159,10 @@ class BpeStage(Stage):
             ids = sample.id_hashes([batch.ids[i] for i in keep])
             h, u = sample.unit(ids, c.seed, sample.HELDOUT), sample.unit(ids, c.seed, sample.TRAIN)
             for j, i in enumerate(keep):
-                if h[j] < ctx["heldout_rate"] or u[j] < ctx["train_rate"]:
+                if h[j] < ctx.heldout_rate or u[j] < ctx.train_rate:
                     rows["u"].append(u[j])
                     rows["h"].append(h[j])
-                    rows["candidate"].append(bool(h[j] < ctx["heldout_rate"]))
+                    rows["candidate"].append(bool(h[j] < ctx.heldout_rate))
                     rows["text"].append(batch.texts[i])
         counters.documents_out = counters.documents_in - sum(counters.removed.values())
         u, h = np.asarray(rows["u"], np.float64), np.asarray(rows["h"], np.float64)
@@ -167,7 +177,7 @@ class BpeStage(Stage):
         keep_rows = cand | (u <= u_cut)
         table = pa.table({"u": u, "h": h, "candidate": cand, "nbytes": nbytes,
                           "text": pa.array(rows["text"], pa.large_string())}).filter(pa.array(keep_rows))
-        write_parquet_atomic(table, os.path.join(ctx["work_dir"], SAMPLES, f"{part.key}.parquet"))
+        write_parquet_atomic(table, os.path.join(ctx.work_dir, SAMPLES, f"{part.key}.parquet"))
         counters.extra = {"candidate_documents": table.num_rows, "text_bytes": text_bytes}
         return PartitionResult(None, None, counters)
 

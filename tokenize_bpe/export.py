@@ -16,7 +16,7 @@ import os
 from pathlib import Path
 
 from corpus_forge.io import url_to_fs, write_text_atomic
-from tokenize_bpe.train import Ranks, byte_unicode
+from tokenize_bpe.train_merges import Ranks, byte_unicode
 
 EOT = "<|endoftext|>"
 TOKENIZER_JSON = "tokenizer.json"

@@ -11,7 +11,7 @@ Lifecycle (one runner, :mod:`corpus_forge.runner`):
   ``empty_text``; every other document is kept (tokenized);
 - finalize, per mix: plans the split, budgets, repetition and order (:mod:`tokenize_bpe.mix`: a pure function
   of ids, token counts and the seed, the same for any number of workers), writes
-  ``OUT/<mix>/{train,val}-NNNNN.bin`` + ``.idx`` in parallel on the cluster (a shard already written for the
+  ``OUT/<mix>/{train,val}-NNNNN.bin`` + ``.idx`` + ``.src`` in parallel on the cluster (a shard already written for the
   same plan is kept: a killed pack resumes), and ``OUT/<mix>/manifest.json``.
 
 The output and work folders may be local (a shared filesystem on a cluster) or an object store
@@ -26,6 +26,7 @@ import json
 import os
 import shlex
 import sys
+from dataclasses import dataclass
 from itertools import chain
 from typing import Any
 
@@ -56,12 +57,13 @@ from tokenize_bpe import sample
 from tokenize_bpe.encode import load_encoder
 from tokenize_bpe.export import TIKTOKEN_FILE, TOKENIZER_JSON
 from tokenize_bpe.mix import MixFile, MixSpec, Selection, SourceDocs, load_mix, plan_mix
-from tokenize_bpe.shards import VERSION_DTYPE, file_sha256, read_header, version_for_vocab, write_shard
+from tokenize_bpe.shards import HEADERS, VERSION_DTYPE, file_sha256, read_header, version_for_vocab, write_shard
 
 TOKENS = "pack_tokens"
 PLANS = "pack_plans"
 MANIFEST = "manifest.json"
 SPLITS = ("train", "val")
+LAYOUT = "bin+idx+src"  # part of a plan's digest: shards written before the .src sidecar existed are redone
 
 
 class PackConfig(StageConfig):
@@ -83,6 +85,16 @@ def _sha(path: str) -> str:
 
 def _tokenizer_dir(path: str) -> str:
     return absolute(path).rstrip("/")
+
+
+@dataclass(frozen=True)
+class PackContext:
+    """Broadcast to every tokenizing task: where token arrays go and which tokenizer encodes."""
+
+    work_dir: str
+    tokenizer: str  # the tokenizer folder
+    kind: str  # the encoder load_encoder picks
+    tokenizer_sha256: str
 
 
 class PackStage(Stage):
@@ -127,7 +139,7 @@ class PackStage(Stage):
                     raise InputError(f"mix {mix_name!r}, source {src.label!r}: {err}") from None
         return out
 
-    def inputs_identity(self) -> Any:
+    def inputs_identity(self, partitions: list[Partition]) -> Any:
         """The tokenizer's sha256: a pack finished with another tokenizer in that folder is redone."""
         return _sha(f"{_tokenizer_dir(self.config.tokenizer)}/{TOKENIZER_JSON}")
 
@@ -135,15 +147,13 @@ class PackStage(Stage):
         files = sorted({f for mix in self.source_files().values() for src in mix for f in src})
         return [Partition(key=path_key(f), path=f) for f in files]
 
-    def prepare(self, partitions: list[Partition], run: RunContext) -> dict[str, Any]:
+    def prepare(self, partitions: list[Partition], run: RunContext) -> PackContext:
         tok = _tokenizer_dir(self.config.tokenizer)
-        enc = load_encoder(tok)
-        return {"work_dir": run.work_dir, "tokenizer": tok, "kind": enc.kind,
-                "tokenizer_sha256": _sha(f"{tok}/{TOKENIZER_JSON}")}
+        return PackContext(run.work_dir, tok, load_encoder(tok).kind, _sha(f"{tok}/{TOKENIZER_JSON}"))
 
     # ---- per partition, on a worker ------------------------------------------------------------------
     def process(self, part: Partition, ctx: Any = None) -> PartitionResult:
-        enc = load_encoder(ctx["tokenizer"])
+        enc = load_encoder(ctx.tokenizer)
         dtype = VERSION_DTYPE[version_for_vocab(enc.vocab_size)]
         counters = Counters()
         toks, lens, hashes = [], [], []
@@ -160,13 +170,13 @@ class PackStage(Stage):
             lens.append(n)
             hashes.append(sample.id_hashes([batch.ids[i] for i in keep]))
         counters.documents_out = counters.documents_in - sum(counters.removed.values())
-        base = os.path.join(ctx["work_dir"], TOKENS, part.key)
+        base = os.path.join(ctx.work_dir, TOKENS, part.key)
         arrays = {"tokens": np.concatenate(toks) if toks else np.zeros(0, dtype),
                   "lengths": np.concatenate(lens) if lens else np.zeros(0, np.int64),
                   "hashes": np.concatenate(hashes) if hashes else np.zeros(0, np.uint64)}
         for name, arr in arrays.items():
             save_npy(f"{base}.{name}.npy", arr)
-        counters.extra = {"tokens": int(arrays["lengths"].sum()), "tokenizer_sha256": ctx["tokenizer_sha256"]}
+        counters.extra = {"tokens": int(arrays["lengths"].sum()), "tokenizer_sha256": ctx.tokenizer_sha256}
         return PartitionResult(None, None, counters)
 
     # ---- after the map, on the client: plan and write shards per mix --------------------------------
@@ -263,7 +273,7 @@ def _write_split(run: RunContext, mix: str, split: str, sel: Selection, docs: li
     digest = hashlib.sha256()
     for name in ("files", "offsets", "lengths", "source"):
         digest.update(np.ascontiguousarray(arrays[name]).tobytes())
-    digest.update(json.dumps([version, shard_tokens, [os.path.basename(f) for f in token_files]]).encode())
+    digest.update(json.dumps([LAYOUT, version, shard_tokens, [os.path.basename(f) for f in token_files]]).encode())
     plan_sha = digest.hexdigest()
     done_dir = os.path.join(run.work_dir, PLANS, mix, split)
     n_shards = -(-total // shard_tokens)
@@ -304,10 +314,14 @@ def write_planned_shard(job: tuple) -> dict[str, Any]:
         per_source[int(a["source"][i])] += a1 - a0
     tokens = np.concatenate(pieces) if pieces else np.zeros(0, VERSION_DTYPE[version])
     starts = np.asarray(a["starts"], dtype=np.int64)
-    doc_starts = (starts[starts >= lo] - lo).astype(np.uint64)
-    sha = write_shard(out, tokens, doc_starts, version)
+    whole = starts >= lo
+    doc_starts = (starts[whole] - lo).astype(np.uint64)
+    # the tokens before the first document start: the tail of a document split from the previous shard
+    head = int(a["source"][0]) if tokens.size and not whole[0] else None
+    sha = write_shard(out, tokens, doc_starts, version, doc_sources=a["source"][whole])
     shard = {"file": os.path.basename(out), "tokens": int(tokens.size), "documents": int(doc_starts.size),
-             "sha256": sha, "tokens_per_source": {labels[s]: int(v) for s, v in enumerate(per_source) if v}}
+             "sha256": sha, "tokens_per_source": {labels[s]: int(v) for s, v in enumerate(per_source) if v},
+             "head_source": head}
     write_json_atomic({"plan_sha256": plan_sha, "tokens": int(tokens.size), "shard": shard}, done)
     return shard
 
@@ -317,7 +331,7 @@ def _remove_stale(out: str, keep: set[str]) -> None:
     for p in list_dir(out):
         name = os.path.basename(p.rstrip("/"))
         stem, ext = os.path.splitext(name)
-        if ext in (".bin", ".idx") and name.startswith(SPLITS) and f"{stem}.bin" not in keep:
+        if ext in (".bin", ".idx", ".src") and name.startswith(SPLITS) and f"{stem}.bin" not in keep:
             remove_file(p)
 
 
@@ -341,7 +355,8 @@ def _manifest(name: str, spec: MixSpec, src_files: list[list[str]], plan: dict[s
                 f"{b['planned_tokens']:,} of the {b['requested_tokens']:,} train tokens requested, weights kept")
     return {
         "mix": name, "seed": cfg.mix.seed, "shard_tokens": cfg.mix.shard_tokens,
-        "version": version, "dtype": str(VERSION_DTYPE[version]), "header_bytes": 1024,
+        "version": version, "magic": HEADERS[version][0], "header": HEADERS[version][2],
+        "dtype": str(VERSION_DTYPE[version]), "header_bytes": 1024,
         "val_fraction": spec.val_fraction, "max_epochs": spec.max_epochs,
         "requested_tokens": b["requested_tokens"], "train_tokens": split_tokens["train"],
         "val_tokens": split_tokens["val"], "stopped_short": b["stopped_short"], "limiting_source": b["limiting_source"],

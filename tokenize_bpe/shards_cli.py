@@ -3,8 +3,10 @@
 ``DIR`` is a ``pack --out`` folder (every ``<mix>/manifest.json`` in it) or one mix folder. ``verify`` checks,
 per shard of the manifest: the file exists, its header (magic, version, token count, file size), the token
 count and sha256 against the manifest, and the ``.idx`` sidecar (count, increasing offsets inside the shard,
-each at an ``<|endoftext|>``); it prints a decoded sample and exits 1 naming every mismatch. ``stats`` prints
-tokens and documents per source and split as a table.
+each at an ``<|endoftext|>``) and, when present, the ``.src`` sidecar (one source per ``.idx`` entry; with the
+manifest's ``head_source`` its tokens per source equal the manifest's ``tokens_per_source``); it prints a
+decoded sample and exits 1 naming every mismatch. ``stats`` prints tokens and documents per source and split
+as a table.
 """
 
 from __future__ import annotations
@@ -19,7 +21,16 @@ import numpy as np
 from corpus_forge.config import ConfigError
 from corpus_forge.io import glob, is_file
 from tokenize_bpe.pack import MANIFEST, SPLITS, load_manifest
-from tokenize_bpe.shards import ShardError, file_sha256, idx_path, open_tokens, read_header, read_idx
+from tokenize_bpe.shards import (
+    ShardError,
+    file_sha256,
+    idx_path,
+    open_tokens,
+    read_header,
+    read_idx,
+    read_src,
+    src_path,
+)
 
 
 def find_manifests(folder: str) -> list[str]:
@@ -33,7 +44,44 @@ def find_manifests(folder: str) -> list[str]:
     return found
 
 
-def verify_shard(folder: str, rec: dict[str, Any], version: int, eot: int | None) -> list[str]:
+def source_tokens(n_tokens: int, offsets: np.ndarray, sources: np.ndarray, head: int | None,
+                  n_sources: int) -> np.ndarray:
+    """Tokens per source index of one shard from its ``.idx`` starts, ``.src`` indices and ``head_source``."""
+    starts = offsets.astype(np.int64)
+    counts = np.zeros(n_sources, np.int64)
+    ends = np.append(starts[1:], n_tokens)
+    np.add.at(counts, sources.astype(np.int64), ends - starts)
+    first = int(starts[0]) if starts.size else n_tokens
+    if first and head is not None:
+        counts[head] += first
+    return counts
+
+
+def check_src(path: str, rec: dict[str, Any], n_tokens: int, offsets: np.ndarray, labels: list[str]) -> list[str]:
+    """Problems of ``NAME.src`` (when present) against the ``.idx`` and the manifest's ``tokens_per_source``."""
+    try:
+        sources = read_src(path)
+    except (OSError, ShardError) as err:
+        return [f"{src_path(path)}: {err}"]
+    if sources is None:
+        return []
+    if sources.size != offsets.size:
+        return [f"{src_path(path)}: {sources.size} source indices for {offsets.size} .idx entries"]
+    head = rec.get("head_source")
+    first = int(offsets[0]) if offsets.size else n_tokens
+    if (head is None) != (first == 0):
+        return [f"{src_path(path)}: head_source {head} but the first document starts at token {first}"]
+    if (sources.size and int(sources.max()) >= len(labels)) or (head is not None and not 0 <= head < len(labels)):
+        return [f"{src_path(path)}: a source index past the manifest's {len(labels)} sources"]
+    counts = source_tokens(n_tokens, offsets, sources, head, len(labels))
+    got = {labels[i]: int(c) for i, c in enumerate(counts) if c}
+    if got != rec.get("tokens_per_source", got):
+        return [f"{src_path(path)}: tokens per source {got}, manifest says {rec['tokens_per_source']}"]
+    return []
+
+
+def verify_shard(folder: str, rec: dict[str, Any], version: int, eot: int | None,
+                 labels: list[str] | None = None) -> list[str]:
     """Problems of one shard against its manifest record (empty: all good)."""
     path = f"{folder}/{rec['file']}"
     if not is_file(path):
@@ -64,6 +112,8 @@ def verify_shard(folder: str, rec: dict[str, Any], version: int, eot: int | None
             bad = int(np.count_nonzero(toks[offsets.astype(np.int64)] != eot))
             if bad:
                 problems.append(f"{idx_path(path)}: {bad} offset(s) do not point at <|endoftext|> ({eot})")
+    if labels is not None and not problems:
+        problems += check_src(path, rec, header.num_tokens, offsets, labels)
     return problems
 
 
@@ -78,7 +128,7 @@ def verify(folder: str, sample_tokens: int = 64) -> list[str]:
                 problems.append(f"{mpath}: {split} shards hold {total} tokens, manifest says {m[f'{split}_tokens']}")
         mix_dir = os.path.dirname(mpath)
         for rec in m["shards"]:
-            problems += verify_shard(mix_dir, rec, m["version"], eot)
+            problems += verify_shard(mix_dir, rec, m["version"], eot, [x["name"] for x in m["sources"]])
         ok = not problems
         print(f"{mix_dir}: {len(m['shards'])} shard(s), {m['train_tokens']:,} train + {m['val_tokens']:,} val "
               f"tokens — {'ok' if ok else 'MISMATCH'}")

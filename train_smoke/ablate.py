@@ -10,21 +10,24 @@ initial weights (the same for every mix, so runs pair by seed) and the data orde
 has a marker and is not rerun; a run killed midway resumes from its checkpoint. Evaluation is
 tokenizer-independent: bits per byte on the fixed texts.
 
+Runs pair by seed on any worker layout: every random draw of a run comes from generators the run owns (not
+torch's process-global one, which two runs on a multi-threaded worker would race on), and each worker sets
+torch's threads from its own cores and ``nthreads`` (threads of a worker share one torch thread pool). Workers
+that run different torch versions are refused before any run (their numbers would not pair).
+
 Writes ``DIR/results.csv`` (one row per run), ``DIR/results.md`` (mean ± std per mix and evaluation text;
 per pair of mixes the paired differences by seed, their mean ± std, paired t-test and Welch p-values;
-ranking), ``DIR/loss.png`` (validation loss per mix, seeds shaded) and ``DIR/bpb.png``. ``DIR``, the mixes
-and the evaluation texts may be fsspec URLs (``s3://bucket/ablation``).
+ranking by mean bits per byte over the evaluation texts; the source shares trained), ``DIR/loss.png``
+(evaluation-text bits per byte during training, seeds shaded) and ``DIR/bpb.png``
+(:mod:`train_smoke.ablate_results`, :mod:`train_smoke.ablate_plots`). ``DIR``, the mixes and the evaluation
+texts may be fsspec URLs (``s3://bucket/ablation``).
 """
 
 from __future__ import annotations
 
-import csv
 import fnmatch
-import io
-import itertools
-import json
-import math
 import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +35,6 @@ from pydantic import Field, model_validator
 
 from corpus_forge.config import ConfigError, StageConfig, load_yaml, validate
 from corpus_forge.io import (
-    atomic_path,
     file_size,
     is_dir,
     is_file,
@@ -40,14 +42,14 @@ from corpus_forge.io import (
     list_dir,
     make_dirs,
     path_exists,
-    read_text,
     remove_file,
     remove_tree,
+    safe_key,
     url_to_fs,
-    write_text_atomic,
 )
-from corpus_forge.stage import Partition, PartitionResult, RunContext, Stage, safe_key
+from corpus_forge.stage import Partition, PartitionResult, RunContext, Stage
 from corpus_forge.stats import Counters
+from train_smoke.ablate_results import mean_by_mix, ranking, write_results
 from train_smoke.config import ModelSize, TrainConfig
 
 RUNS = "runs"
@@ -104,11 +106,6 @@ class AblateStage(Stage):
     inputs_help = "an ablation YAML (its keys are this step's options), or pack output dirs (every mix in them)"
     config: AblateConfig
 
-    def __init__(self, config: AblateConfig | None = None) -> None:
-        super().__init__(config)
-        self._gpu = bool(self.config.gpu)
-        self._mixes: dict[str, str] = {}  # set by partitions()
-
     @staticmethod
     def cli_options(options: dict[str, Any], args: Any) -> dict[str, Any]:
         """Options from the ablation YAML given as input; flags and ``--config`` override it."""
@@ -136,10 +133,11 @@ class AblateStage(Stage):
     @staticmethod
     def print_report(stats: dict[str, Any]) -> None:
         a = stats.get("ablation") or {}
-        if a:
-            best = min(a["mean_val_bpb"], key=lambda m: a["mean_val_bpb"][m])
-            print(f"ablation: {a['runs']} runs, {len(a['mixes'])} mixes x {len(a['seeds'])} seeds; "
-                  f"best mean val_bpb: {best} ({a['mean_val_bpb'][best]:.4f}); see results.md, loss.png, bpb.png")
+        if a and a.get("best"):
+            best = a["best"]
+            print(f"ablation: {a['runs']} runs, {len(a['mixes'])} mixes x {len(a['seeds'])} seeds; best by mean "
+                  f"bits per byte over the evaluation texts: {best} ({a['mean_bpb'][best]:.4f}); "
+                  "see results.md, loss.png, bpb.png")
 
     def check(self) -> None:
         for path in self.config.eval or []:
@@ -166,7 +164,7 @@ class AblateStage(Stage):
             out[name] = _resolved(hit)
         return out
 
-    def inputs_identity(self) -> dict[str, Any]:
+    def inputs_identity(self, partitions: list[Partition]) -> dict[str, Any]:
         """The packed mixes' manifests (shard and tokenizer sha256s) and the evaluation texts: a mix re-packed
         or a text changed redoes the ablation instead of reusing runs on the old data."""
         from tokenize_bpe.shards import file_sha256
@@ -177,28 +175,36 @@ class AblateStage(Stage):
                 return file_sha256(manifest)
             return sorted((os.path.basename(p), file_size(p)) for p in list_dir(d) if p.endswith(".bin"))
 
-        mixes = {m: identity(d) for m, d in self._mixes.items()}
+        mixes = {p.meta["mix"]: identity(p.path) for p in partitions}
         return {"mixes": mixes, "eval": {p: file_sha256(p) for p in self.config.eval or []}}
 
     def partitions(self, inputs: list[str]) -> list[Partition]:
         # seed-major: the runs of one seed on every mix go first, so a partial ablation still pairs by seed
-        mixes = self._mixes = self.mix_dirs(inputs)
+        mixes = self.mix_dirs(inputs)
         return [Partition(key=f"{safe_key(mix)}-seed{seed}", path=path, meta={"mix": mix, "seed": seed})
                 for seed in self.config.seeds for mix, path in mixes.items()]
 
-    def prepare(self, partitions: list[Partition], run: RunContext) -> dict[str, Any]:
-        """Decide GPU annotation and CPU threads from the cluster's workers."""
+    def prepare(self, partitions: list[Partition], run: RunContext) -> AblateContext:
+        """GPU or not, and torch threads per worker, from the cluster's workers themselves."""
         workers = run.client.scheduler_info().get("workers", {}) if run.client is not None else {}
         has_gpu = any(w.get("resources", {}).get("GPU") for w in workers.values())
-        self._gpu = has_gpu if self.config.gpu is None else self.config.gpu
-        threads = self.config.threads or max(1, (os.cpu_count() or 1) // max(1, len(workers)))
-        return {"runs_dir": os.path.join(run.out_dir, RUNS), "work_dir": os.path.join(run.work_dir, RUNS),
-                "threads": None if self._gpu else threads}
+        gpu = has_gpu if self.config.gpu is None else self.config.gpu
+        threads: dict[str, int] = {}
+        if run.client is not None and workers:
+            check_same_torch(run.client.run(_torch_version))
+            cores = run.client.run(worker_cores)  # {address: cores this worker process may use}
+            per_host: dict[str, int] = {}
+            for w in workers.values():
+                per_host[w["host"]] = per_host.get(w["host"], 0) + int(w.get("nthreads", 1))
+            threads = {a: max(1, cores[a] // per_host[w["host"]]) for a, w in workers.items() if a in cores}
+        return AblateContext(runs_dir=os.path.join(run.out_dir, RUNS), work_dir=os.path.join(run.work_dir, RUNS),
+                             gpu=gpu, threads=threads)
 
-    def resources(self, part: Partition) -> dict[str, float] | None:
-        return {"GPU": 1} if self._gpu else None
+    def resources(self, part: Partition, ctx: AblateContext | None = None) -> dict[str, float] | None:
+        return {"GPU": 1} if ctx is not None and ctx.gpu else None
 
     def run_config(self, part: Partition, runs_dir: str, threads: int | None) -> TrainConfig:
+        """The run's train options: the ablation's, the mix, the seed; torch threads unless set under train:."""
         cfg = self.config
         opts = {**cfg.train, "shards": part.path, "out": os.path.join(runs_dir, part.key), "model": cfg.model,
                 "tokens": cfg.tokens, "seed": part.meta["seed"], "eval": cfg.eval, "resume": True,
@@ -207,14 +213,14 @@ class AblateStage(Stage):
             opts["threads"] = threads
         return validate(TrainConfig, opts, f"ablate run {part.key}")
 
-    def process(self, part: Partition, ctx: dict[str, Any]) -> PartitionResult:
+    def process(self, part: Partition, ctx: AblateContext) -> PartitionResult:
         """One training run in ``OUT/_work/runs/<key>`` (resumed from its checkpoint when an earlier attempt
         died; the runner clears the work folder when the mixes change), then moved to ``OUT/runs/<key>``."""
-        from train_smoke.train import CHECKPOINT, METRICS, SUMMARY, train
+        from train_smoke.pretrain import CHECKPOINT, METRICS, SUMMARY, train
 
-        tcfg = self.run_config(part, ctx["work_dir"], ctx["threads"])
+        tcfg = self.run_config(part, ctx.work_dir, None if ctx.gpu else ctx.threads_here())
         summary = train(tcfg)
-        work, final = tcfg.out, os.path.join(ctx["runs_dir"], part.key)
+        work, final = tcfg.out, os.path.join(ctx.runs_dir, part.key)
         make_dirs(final)
         keep = [METRICS, SUMMARY] + ([CHECKPOINT] if self.config.keep_checkpoints else [])
         fs, _ = url_to_fs(work)
@@ -234,205 +240,50 @@ class AblateStage(Stage):
         write_results(runs, order, run.out_dir)
         return {"ablation": {"runs": len(runs), "mixes": order, "seeds": self.config.seeds,
                              "tokens": self.config.tokens, "model": self.config.model,
-                             "mean_val_bpb": {m: _mean([r["val_bpb"] for r in runs if r["mix"] == m])
-                                              for m in order},
+                             "best": ranking(runs, order)[0] if runs else None,
+                             "ranked_by": "mean bits per byte over the evaluation texts",
+                             "mean_bpb": mean_by_mix(runs, order),
+                             "mean_val_bpb": mean_by_mix(runs, order, "val_bpb"),
                              "outputs": ["results.csv", "results.md", "loss.png", "bpb.png"]}}
 
 
-# ---------------------------------------------------------------- results
+@dataclass(frozen=True)
+class AblateContext:
+    """What every run task gets: where runs go, GPU or not, torch threads per worker address."""
+
+    runs_dir: str
+    work_dir: str
+    gpu: bool
+    threads: dict[str, int]
+
+    def threads_here(self) -> int:
+        """Torch threads for a run on this worker: its share of the worker's cores (cores / nthreads)."""
+        try:
+            from distributed import get_worker
+
+            w = get_worker()
+            return self.threads.get(w.address) or max(1, worker_cores() // max(1, w.state.nthreads))
+        except ValueError:  # not on a worker
+            return worker_cores()
 
 
-def _mean(xs: list[float]) -> float:
-    return sum(xs) / len(xs) if xs else math.nan
+def worker_cores() -> int:
+    """The cores this process may run on (its CPU affinity, which container limits narrow)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
 
 
-def _std(xs: list[float]) -> float:
-    """Sample standard deviation (n - 1); nan below two values."""
-    if len(xs) < 2:
-        return math.nan
-    m = _mean(xs)
-    return math.sqrt(sum((x - m) ** 2 for x in xs) / (len(xs) - 1))
+def _torch_version() -> str:
+    import torch
+
+    return torch.__version__
 
 
-def paired_p(diffs: list[float]) -> float:
-    """Two-sided paired t-test p-value of per-seed differences (nan below two pairs)."""
-    from scipy import stats
-
-    if len(diffs) < 2:
-        return math.nan
-    if _std(diffs) == 0:
-        return 0.0 if _mean(diffs) != 0 else 1.0
-    return float(stats.ttest_1samp(diffs, 0.0).pvalue)
-
-
-def welch_p(a: list[float], b: list[float]) -> float:
-    """Two-sided Welch (unequal variances) t-test p-value (nan below two runs per side)."""
-    from scipy import stats
-
-    if len(a) < 2 or len(b) < 2:
-        return math.nan
-    if _std(a) == 0 and _std(b) == 0:
-        return 0.0 if _mean(a) != _mean(b) else 1.0
-    return float(stats.ttest_ind(a, b, equal_var=False).pvalue)
-
-
-def _metrics(runs: list[dict[str, Any]]) -> list[str]:
-    """Columns to compare: combined val_bpb, then each evaluation text's."""
-    names = sorted({n for r in runs for n in r.get("eval_bpb", {})})
-    return ["val_bpb"] + [f"bpb_{n}" for n in names]
-
-
-def _value(run: dict[str, Any], metric: str) -> float:
-    return run["val_bpb"] if metric == "val_bpb" else run["eval_bpb"][metric.removeprefix("bpb_")]
-
-
-def _fmt(x: float, digits: int = 4) -> str:
-    return "n/a" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:.{digits}f}"
-
-
-def _fmt_p(p: float) -> str:
-    return "n/a" if math.isnan(p) else f"{p:.3g}"
-
-
-def results_rows(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """One CSV row per run: mix, seed, the summary fields, bpb_<name> per evaluation text."""
-    rows = []
-    for r in runs:
-        row = {"mix": r["mix"], "seed": r["seed"]}
-        row.update({k: v for k, v in r.items() if k not in ("mix", "seed", "eval_bpb") and not isinstance(v, dict)})
-        row.update({f"bpb_{n}": v for n, v in sorted(r.get("eval_bpb", {}).items())})
-        rows.append(row)
-    return rows
-
-
-def results_markdown(runs: list[dict[str, Any]], order: list[str]) -> str:
-    metrics = _metrics(runs)
-    hs = any(r.get("hellaswag_acc") is not None for r in runs)  # zero-shot HellaSwag (on by default on GPU)
-    by_mix = {m: [r for r in runs if r["mix"] == m] for m in order}
-    first = runs[0] if runs else {}
-    lines = ["# Ablation", "",
-             f"Model `{first.get('model')}`, {first.get('tokens_seen', 0):,} tokens per run, seeds "
-             f"{sorted({r['seed'] for r in runs})}. Bits per byte (lower is better) on the fixed evaluation texts; "
-             "`val_loss` is each mix's own validation split (not comparable across mixes). Mean ± std over seeds.",
-             "", "| mix | runs | val_loss | " + " | ".join(metrics) + (" | hellaswag_acc" if hs else "") + " |",
-             "|---|---|---|" + "---|" * (len(metrics) + hs)]
-    for m, rs in by_mix.items():
-        cols = [[r["val_loss"] for r in rs]] + [[_value(r, k) for r in rs] for k in metrics]
-        if hs:
-            cols.append([r["hellaswag_acc"] for r in rs if r.get("hellaswag_acc") is not None])
-        cells = [f"{_fmt(_mean(c))} ± {_fmt(_std(c))}" for c in cols]
-        lines.append(f"| {m} | {len(rs)} | " + " | ".join(cells) + " |")
-    lines += ["", "## Pairs", "",
-              "Difference a − b per seed (negative: a is better), paired t-test and Welch p-values (two-sided). "
-              "*Beyond seed spread*: every seed's difference has the same sign and |mean| > 2 std of the differences.",
-              "",
-              "| a | b | metric | per-seed differences | mean ± std | paired p | Welch p | beyond seed spread |",
-              "|---|---|---|---|---|---|---|---|"]
-    for a, b in itertools.combinations(order, 2):
-        ra = {r["seed"]: r for r in by_mix[a]}
-        rb = {r["seed"]: r for r in by_mix[b]}
-        seeds = sorted(set(ra) & set(rb))
-        for k in metrics:
-            d = [_value(ra[s], k) - _value(rb[s], k) for s in seeds]
-            mean, std = _mean(d), _std(d)
-            same_sign = bool(d) and (all(x < 0 for x in d) or all(x > 0 for x in d))
-            beyond = "yes" if same_sign and len(d) > 1 and abs(mean) > 2 * std else "no"
-            per = ", ".join(f"s{s}: {x:+.4f}" for s, x in zip(seeds, d, strict=True))
-            pw = welch_p([_value(r, k) for r in by_mix[a]], [_value(r, k) for r in by_mix[b]])
-            lines.append(f"| {a} | {b} | {k} | {per} | {mean:+.4f} ± {_fmt(std)} | {_fmt_p(paired_p(d))} | "
-                         f"{_fmt_p(pw)} | {beyond} |")
-    ranked = sorted(order, key=lambda m: _mean([r["val_bpb"] for r in by_mix[m]]))
-    lines += ["", "## Ranking (mean val_bpb, best first)", ""]
-    lines += [f"{i}. {m}: {_fmt(_mean([r['val_bpb'] for r in by_mix[m]]))}" for i, m in enumerate(ranked, 1)]
-    lines += ["", "Plots: [loss.png](loss.png) (validation loss), [bpb.png](bpb.png) (final bits per byte).", ""]
-    return "\n".join(lines)
-
-
-def _val_curve(run_dir: str) -> tuple[list[int], list[float]]:
-    steps, losses = [], []
-    path = os.path.join(run_dir, "metrics.jsonl")
-    if path_exists(path):
-        for line in read_text(path).splitlines():
-            if not line.strip():
-                continue
-            row = json.loads(line)
-            if "val_loss" in row:
-                steps.append(row["step"])
-                losses.append(row["val_loss"])
-    return steps, losses
-
-
-def plot_loss(runs: list[dict[str, Any]], order: list[str], path: str | Path) -> None:
-    """Validation loss against tokens per mix: the mean over seeds, min-max over seeds shaded."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    import numpy as np
-
-    fig, ax = plt.subplots(figsize=(7, 4.5))
-    for m in order:
-        curves = [_val_curve(r["run_dir"]) for r in runs if r["mix"] == m]
-        curves = [c for c in curves if c[0]]
-        if not curves:
-            continue
-        n = min(len(c[0]) for c in curves)
-        run = next(r for r in runs if r["mix"] == m)
-        x = np.array(curves[0][0][:n]) * run["tokens_seen"] / run["steps"]
-        ys = np.array([c[1][:n] for c in curves])
-        (line,) = ax.plot(x, ys.mean(0), label=f"{m} ({len(curves)} seeds)")
-        ax.fill_between(x, ys.min(0), ys.max(0), color=line.get_color(), alpha=0.2)
-    ax.set_xlabel("tokens")
-    ax.set_ylabel("validation loss (own val split, nats/token)")
-    ax.set_title("Validation loss per mix")
-    ax.legend()
-    ax.grid(alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-
-
-def plot_bpb(runs: list[dict[str, Any]], order: list[str], path: str | Path) -> None:
-    """Final bits per byte per mix and evaluation text, bars at the mean, error bars one std."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    import numpy as np
-
-    metrics = _metrics(runs)
-    fig, ax = plt.subplots(figsize=(max(6, 1.6 * len(metrics) * len(order) / 2), 4.5))
-    width = 0.8 / max(1, len(order))
-    for i, m in enumerate(order):
-        rs = [r for r in runs if r["mix"] == m]
-        means = [_mean([_value(r, k) for r in rs]) for k in metrics]
-        stds = [0.0 if math.isnan(s) else s for s in (_std([_value(r, k) for r in rs]) for k in metrics)]
-        ax.bar(np.arange(len(metrics)) + i * width, means, width, yerr=stds, capsize=4, label=m)
-    ax.set_xticks(np.arange(len(metrics)) + width * (len(order) - 1) / 2)
-    ax.set_xticklabels([k.removeprefix("bpb_") for k in metrics])
-    ax.set_ylabel("bits per byte (lower is better)")
-    ax.set_title("Final bits per byte, mean ± std over seeds")
-    lo = min((_value(r, k) for r in runs for k in metrics), default=0)
-    ax.set_ylim(max(0, lo - 0.3), None)
-    ax.legend()
-    ax.grid(axis="y", alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-
-
-def write_results(runs: list[dict[str, Any]], order: list[str], out: str | Path) -> None:
-    """results.csv, results.md, loss.png, bpb.png in ``out`` (a local folder or a URL)."""
-    out = str(out)
-    rows = results_rows(runs)
-    cols = list(dict.fromkeys(k for r in rows for k in r))
-    buf = io.StringIO()
-    w = csv.DictWriter(buf, fieldnames=cols)
-    w.writeheader()
-    w.writerows(rows)
-    write_text_atomic(os.path.join(out, "results.csv"), buf.getvalue())
-    write_text_atomic(os.path.join(out, "results.md"), results_markdown(runs, order))
-    for name, plot in (("loss.png", plot_loss), ("bpb.png", plot_bpb)):
-        with atomic_path(os.path.join(out, name)) as tmp:
-            plot(runs, order, tmp)
-
+def check_same_torch(versions: dict[str, str]) -> None:
+    """Refuse workers that run different torch versions: the same seed would not give the same numbers."""
+    if len(set(versions.values())) > 1:
+        seen = ", ".join(sorted({f"{v} ({a})" for a, v in versions.items()}))
+        raise ConfigError(f"ablate: the workers run different torch versions ({seen}); runs would not pair by "
+                          "seed: start every worker from one environment")

@@ -9,7 +9,7 @@ from typing import Any
 from corpus_forge.cli_common import config_from_args
 from corpus_forge.config import validate
 from corpus_forge.options_cli import add_model_arguments, options_from_args
-from train_smoke.train import TrainConfig
+from train_smoke.config import TrainConfig
 
 EXAMPLE = """\
 examples:
@@ -21,7 +21,7 @@ examples:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    from train_smoke import train as train_module
+    from train_smoke import pretrain as train_module
 
     p = sub.add_parser("train", help="pretrain a small GPT on a packed mix (GPU, or CPU as a smoke check)",
                        description=train_module.__doc__, epilog=EXAMPLE,
@@ -38,10 +38,11 @@ def config_from(args: argparse.Namespace) -> TrainConfig:
 
 
 def main(args: argparse.Namespace) -> int:
-    from train_smoke.train import train
+    from train_smoke.pretrain import train
 
     summary = train(config_from(args))
-    keys = ("mix", "seed", "device", "params", "tokens_seen", "tokens_per_second", "val_loss", "val_bpb",
-            "eval_bpb", "hellaswag_acc")
+    keys = ("mix", "seed", "device", "params", "tokens_seen", "tokens_seen_by_source", "source_shares",
+            "packed_shares", "tokens_per_second", "mfu", "val_loss", "val_bpb", "bpb_mean", "eval_bpb",
+            "hellaswag_acc_norm")
     print(json.dumps({k: summary[k] for k in keys}, indent=2))
     return 0

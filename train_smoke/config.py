@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from corpus_forge.config import StageConfig
 
@@ -32,12 +32,19 @@ _DIR, _FILE = {"metavar": "DIR"}, {"metavar": "FILE"}
 class TrainConfig(StageConfig):
     """Every option of ``corpus-forge train`` (YAML keys = flag names with ``_``)."""
 
-    shards: str = Field(json_schema_extra=_DIR,
-                        description="packed mix dir, local or URL (train-*.bin, val-*.bin, manifest.json)")
+    shards: str | None = Field(None, json_schema_extra=_DIR,
+                               description="packed mix dir, local or URL (train-*.bin, val-*.bin, manifest.json)")
+    sources: dict[str, str] | None = Field(None, json_schema_extra={"cli": False},
+                                           description="instead of shards: name -> packed mix dir, trained at "
+                                                       "`weights` (mix search proxies: no re-pack)")
+    weights: dict[str, float] | None = Field(None, json_schema_extra={"cli": False},
+                                             description="with sources: name -> share of the tokens trained")
     out: str = Field(json_schema_extra=_DIR,
                      description="output dir, local or URL (s3://...): metrics.jsonl, summary.json, ckpt.pt")
     model: ModelSize = Field("tiny", description="model size")
     block_size: int | None = Field(None, ge=8, description="context length; none = the size's")
+    vocab_size: int | None = Field(None, ge=2, description="embedding rows, at least the tokenizer's ids; none = "
+                                   "the tokenizer's (nanoGPT pads GPT-2's 50,257 to 50,304, a multiple of 64)")
     batch_size: int = Field(8, ge=1, description="sequences per micro-batch")
     grad_accum: int = Field(1, ge=1, description="micro-batches per optimizer step")
     tokens: int | None = Field(None, ge=1, description="token budget; none = one pass over the train split")
@@ -53,9 +60,12 @@ class TrainConfig(StageConfig):
     device: Literal["auto", "cpu", "cuda"] = Field("auto", description="auto: cuda when available")
     dtype: Literal["auto", "float32", "bfloat16"] = Field("auto", description="auto: bf16 on CUDA, fp32 on CPU")
     compile: bool | None = Field(None, description="torch.compile the model; unset = on CUDA only")
-    align_docs: bool = Field(True, description="start windows at document boundaries (.idx)")
+    align_docs: bool = Field(True, description="snap each window's start back to a document start inside its "
+                             "step (.idx); every token is still trained about once per epoch")
     eval_every: int | None = Field(None, ge=1, description="steps between val-loss evaluations; none = 10 per run")
     val_tokens: int = Field(65536, ge=1, description="tokens of the val split scored at each evaluation")
+    curve_bytes: int = Field(32768, ge=256, description="bytes of each evaluation text scored at each evaluation "
+                             "(the curve in metrics.jsonl and loss.png); the whole texts are scored at the end")
     eval: list[str] | None = Field(None, json_schema_extra=_FILE,
                                    description="evaluation text for bits per byte (.txt, .gz); none = the shipped ones")
     hellaswag: bool | None = Field(None, description="zero-shot HellaSwag at the end; unset = on CUDA only")
@@ -68,9 +78,21 @@ class TrainConfig(StageConfig):
     threads: int | None = Field(None, ge=1, description="torch CPU threads; none = torch's default")
     progress: bool = Field(True, description="show a progress bar")
 
+    @model_validator(mode="after")
+    def _one_data_source(self) -> TrainConfig:
+        if (self.shards is None) == (self.sources is None):
+            raise ValueError("shards: give either shards (one packed mix) or sources with weights")
+        if self.sources is not None:
+            if not self.weights or set(self.weights) != set(self.sources):
+                raise ValueError("weights: give one weight per source (the same names as sources)")
+            if any(w < 0 for w in self.weights.values()) or abs(sum(self.weights.values()) - 1) > 1e-6:
+                raise ValueError(f"weights: {self.weights} must be >= 0 and sum to 1")
+        return self
+
 
 # Options that shape the loss curve: a resumed run must not change them.
 CURVE_KEYS = ("model", "block_size", "batch_size", "grad_accum", "lr", "min_lr_ratio", "warmup_steps",
-              "weight_decay", "beta1", "beta2", "grad_clip", "seed", "align_docs", "dtype")
+              "weight_decay", "beta1", "beta2", "grad_clip", "seed", "align_docs", "dtype", "weights",
+              "vocab_size")
 
 

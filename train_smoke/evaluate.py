@@ -8,28 +8,26 @@ score every token once, in consecutive windows of ``block_size`` (the context re
 A model that is uniform over 256 byte tokens scores ln 256 / ln 2 = 8.0 on any text (tested). The combined
 ``val_bpb`` pools the nats and bytes of all texts. The shipped texts are ``eval_texts/*.txt.gz``.
 
-HellaSwag (Zellers et al. 2019), zero-shot: the ending with the lowest mean token loss given the context
-wins (``acc_norm`` in the lm-eval-harness sense); items are the bundled first 500 of the validation split.
+Texts are encoded by the same encoder as ``pack`` (:func:`tokenize_bpe.encode.load_encoder`): a literal
+``<|endoftext|>`` inside an evaluation text is text, as it is inside a training document. HellaSwag is in
+:mod:`train_smoke.hellaswag`.
 """
 
 from __future__ import annotations
 
 import contextlib
-import gzip
-import json
 import math
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import fsspec
 import torch
 import torch.nn.functional as F
 
-from corpus_forge.io import is_dir, local_file, path_exists
+from corpus_forge.io import is_dir, path_exists
 
 EVAL_DIR = Path(__file__).with_name("eval_texts")
-HELLASWAG_FILE = EVAL_DIR / "hellaswag_val_500.jsonl.gz"
 EOT = "<|endoftext|>"
 
 Model = Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor | None]]  # idx (B, T) -> logits (B, T, V), _
@@ -63,20 +61,17 @@ def eval_texts(paths: list[str] | None = None) -> dict[str, str]:
 
 
 def load_tokenizer(path: str | Path) -> tuple[Encode, int, int]:
-    """(encode, id of ``<|endoftext|>``, vocab size) of a Hugging Face ``tokenizer.json`` (or a dir holding it),
-    local or URL."""
-    from tokenizers import Tokenizer
+    """(encode, id of ``<|endoftext|>``, vocab size) of a tokenizer folder (or its ``tokenizer.json``), local or
+    URL, through pack's encoder: the ids pack wrote for the same text."""
+    from tokenize_bpe.encode import load_encoder
 
-    p = str(path)
-    if is_dir(p):
-        p = os.path.join(p, "tokenizer.json")
-    if not path_exists(p):
-        raise FileNotFoundError(f"tokenizer not found: {p}")
-    tok = Tokenizer.from_file(local_file(p))
-    eot = tok.token_to_id(EOT)
-    if eot is None:
-        eot = tok.get_vocab_size() - 1
-    return (lambda s: tok.encode(s, add_special_tokens=False).ids), eot, tok.get_vocab_size()
+    p = str(path).rstrip("/")
+    if p.endswith(".json"):
+        p = os.path.dirname(p) or "."
+    if not is_dir(p) or not path_exists(os.path.join(p, "tokenizer.json")):
+        raise FileNotFoundError(f"tokenizer not found: {path} (a corpus-forge bpe --out folder)")
+    enc = load_encoder(p)
+    return (lambda s: enc.encode_batch([s])[0]), enc.eot, enc.vocab_size
 
 
 def _no_autocast() -> contextlib.AbstractContextManager:
@@ -108,13 +103,23 @@ def sum_nll(model: Model, ids: list[int], bos: int, block_size: int, device: str
     return total
 
 
-def bits_per_byte(model: Model, encode: Encode, texts: dict[str, str], bos: int, block_size: int,
-                  device: str = "cpu", autocast: Autocast = _no_autocast) -> tuple[float, dict[str, float]]:
-    """(combined bpb, {name: bpb}) over the evaluation texts."""
-    nats, nbytes, per = 0.0, 0, {}
+def encode_texts(encode: Encode, texts: dict[str, str],
+                 max_bytes: int | None = None) -> dict[str, tuple[list[int], int]]:
+    """{name: (ids, UTF-8 bytes)} of each text, or of its first ``max_bytes`` bytes (cut at a character)."""
+    out = {}
     for name, text in texts.items():
-        n = sum_nll(model, encode(text), bos, block_size, device, autocast=autocast)
-        b = len(text.encode("utf-8"))
+        if max_bytes is not None:
+            text = text.encode("utf-8")[:max_bytes].decode("utf-8", errors="ignore")
+        out[name] = (encode(text), len(text.encode("utf-8")))
+    return out
+
+
+def bits_per_byte(model: Model, encoded: dict[str, tuple[list[int], int]], bos: int, block_size: int,
+                  device: str = "cpu", autocast: Autocast = _no_autocast) -> tuple[float, dict[str, float]]:
+    """(combined bpb, {name: bpb}) over the encoded evaluation texts (:func:`encode_texts`)."""
+    nats, nbytes, per = 0.0, 0, {}
+    for name, (ids, b) in encoded.items():
+        n = sum_nll(model, ids, bos, block_size, device, autocast=autocast)
         per[name] = n / math.log(2) / b
         nats, nbytes = nats + n, nbytes + b
     return nats / math.log(2) / nbytes, per
@@ -132,38 +137,3 @@ def val_loss(model: Model, windows: torch.Tensor, device: str = "cpu", batch_siz
         total += F.cross_entropy(logits.float().flatten(0, 1), w[:, 1:].flatten(), reduction="sum").item()
         count += w[:, 1:].numel()
     return total / count
-
-
-def hellaswag_items(path: str | Path = HELLASWAG_FILE, limit: int | None = None) -> Iterator[dict]:
-    with gzip.open(path, "rt", encoding="utf-8") as f:
-        for n, line in enumerate(f):
-            if limit is not None and n >= limit:
-                return
-            yield json.loads(line)
-
-
-@torch.no_grad()
-def hellaswag_accuracy(model: Model, encode: Encode, block_size: int, device: str = "cpu",
-                       limit: int | None = None, autocast: Autocast = _no_autocast) -> float:
-    """Share of items whose gold ending has the lowest mean token loss after the context."""
-    right = total = 0
-    for item in hellaswag_items(limit=limit):
-        ctx = encode(item["ctx"])
-        rows = []
-        for ending in item["endings"]:
-            end = encode(" " + ending)
-            rows.append(((ctx + end)[-(block_size + 1):], len(end)))
-        width = max(len(r) for r, _ in rows)
-        x = torch.zeros(len(rows), width, dtype=torch.long)
-        mask = torch.zeros(len(rows), width - 1)
-        for i, (r, n_end) in enumerate(rows):
-            x[i, : len(r)] = torch.tensor(r)
-            mask[i, len(r) - 1 - n_end : len(r) - 1] = 1  # positions predicting the ending's tokens
-        x = x.to(device)
-        with autocast():
-            logits, _ = model(x[:, :-1])
-        nll = F.cross_entropy(logits.float().transpose(1, 2), x[:, 1:], reduction="none").cpu()  # (4, W - 1)
-        mean = (nll * mask).sum(1) / mask.sum(1)
-        right += int(mean.argmin().item() == item["label"])
-        total += 1
-    return right / max(total, 1)

@@ -4,7 +4,10 @@ Shapes: B batch, T time (<= block_size), C n_embd, nh heads, hs = C // nh head s
 Pre-norm blocks ``x + attn(norm(x))``, ``x + mlp(norm(x))``; attention through
 ``F.scaled_dot_product_attention`` (flash / memory-efficient kernels where available); the token
 embedding is tied to the output head. Weights start at N(0, 0.02) (GPT-2), the residual projections at
-0.02 / sqrt(2 * n_layer) (GPT-2's scaled init), so a tiny model's first steps are cheap on CPU.
+0.02 / sqrt(2 * n_layer) (GPT-2's scaled init), so a tiny model's first steps are cheap on CPU. The initial
+weights are drawn on the CPU from a generator seeded by ``seed`` and owned by the model, never from torch's
+process-global one: runs that start together in one process (threads of a Dask worker) cannot disturb each
+other, and a seed gives the same weights on every device.
 """
 
 from __future__ import annotations
@@ -93,7 +96,7 @@ class Block(nn.Module):
 
 
 class GPT(nn.Module):
-    def __init__(self, cfg: GPTConfig) -> None:
+    def __init__(self, cfg: GPTConfig, seed: int = 0) -> None:
         super().__init__()
         self.config = cfg
         self.wte = nn.Embedding(cfg.vocab_size, cfg.n_embd)
@@ -104,15 +107,17 @@ class GPT(nn.Module):
         cos, sin = rope_tables(cfg.block_size, cfg.n_embd // cfg.n_head, cfg.rope_base)
         self.register_buffer("cos", cos, persistent=False)
         self.register_buffer("sin", sin, persistent=False)
-        self.apply(self._init_weights)
-        for name, p in self.named_parameters():
-            if name.endswith("proj.weight"):  # residual projections: GPT-2's 1/sqrt(2 * n_layer)
-                nn.init.normal_(p, mean=0.0, std=0.02 / math.sqrt(2 * cfg.n_layer))
+        self.init_weights(torch.Generator().manual_seed(seed))
 
-    @staticmethod
-    def _init_weights(m: nn.Module) -> None:
-        if isinstance(m, (nn.Linear, nn.Embedding)):
-            nn.init.normal_(m.weight, mean=0.0, std=0.02)
+    @torch.no_grad()
+    def init_weights(self, gen: torch.Generator) -> None:
+        """Every parameter from ``gen`` (in a fixed order), norms at one."""
+        for name, p in self.named_parameters():
+            if p.dim() < 2:
+                p.fill_(1.0)  # RMSNorm gains
+                continue
+            std = 0.02 / math.sqrt(2 * self.config.n_layer) if name.endswith("proj.weight") else 0.02
+            p.copy_(torch.randn(p.shape, generator=gen, dtype=torch.float32) * std)
 
     def num_params(self) -> int:
         """Parameter count (the tied embedding once)."""
@@ -149,11 +154,24 @@ class GPT(nn.Module):
         return 6 * self.num_params() + 12 * c.n_layer * c.block_size * c.n_embd
 
 
-# Dense bf16 peak FLOP/s of common accelerators (vendor data sheets), for MFU.
-PEAK_BF16_FLOPS: dict[str, float] = {"H100": 989e12, "H200": 989e12, "A100": 312e12, "L4": 121e12,
-                                     "A10": 125e12, "4090": 165e12}
+# Dense (not sparse) bf16 tensor-core peak FLOP/s from the vendors' data sheets, for MFU. A key is the
+# set of words that must all appear in the device name; the most specific key that matches wins, so the form
+# factor decides (H100 PCIe 756, H100 NVL 835, H100 SXM 989), and "L4" never matches an L40 or L40S.
+PEAK_BF16_FLOPS: dict[tuple[str, ...], float] = {
+    ("H100",): 989e12, ("H100", "SXM5"): 989e12, ("H100", "HBM3"): 989e12,
+    ("H100", "PCIE"): 756e12, ("H100", "NVL"): 835e12,
+    ("H200",): 989e12, ("H200", "NVL"): 835e12,
+    ("GH200",): 989e12,
+    ("A100",): 312e12,
+    ("L40S",): 362e12, ("L40",): 181e12, ("L4",): 121e12,
+    ("A10",): 125e12,
+}
 
 
 def peak_flops(device_name: str) -> float | None:
-    """bf16 peak of the named CUDA device, or None when unknown (MFU is then not reported)."""
-    return next((v for k, v in PEAK_BF16_FLOPS.items() if k in device_name), None)
+    """Dense bf16 peak of the named CUDA device, or None when no key matches (MFU is then not reported)."""
+    import re
+
+    words = set(re.split(r"[^A-Z0-9]+", device_name.upper()))
+    hits = [k for k in PEAK_BF16_FLOPS if set(k) <= words]
+    return PEAK_BF16_FLOPS[max(hits, key=len)] if hits else None

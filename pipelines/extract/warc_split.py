@@ -1,9 +1,11 @@
-"""Cut WARC files into record ranges at record boundaries, so one large file is several Dask tasks.
+"""Cut WARC files into record ranges, so one large file is several Dask tasks, without opening it on the client.
 
-Per-record gzip (Common Crawl's layout) is split at gzip member starts; an uncompressed WARC at
-``WARC/`` version lines (an ARC file at its record lines). A candidate boundary is accepted only
-if a record header really starts there. Whole-file gzip (or bz2, xz, zstd) has no inner boundaries and stays one
-partition.
+The client cuts a file into nominal byte ranges from its listed size (:func:`nominal_ranges`); each task then
+finds the records its range owns (:func:`owned_range`): from the first record boundary at or after its start to
+the first at or after its end. Per-record gzip (Common Crawl's layout) has boundaries at gzip member starts; an
+uncompressed WARC at ``WARC/`` version lines (an ARC file at its record lines). A candidate boundary is accepted
+only if a record header really starts there. Whole-file gzip (or bz2, xz, zstd) has no inner boundaries: the
+range at 0 reads the whole stream and the others own nothing.
 """
 
 from __future__ import annotations
@@ -73,23 +75,22 @@ def next_boundary(f: BinaryIO, start: int, size: int, gz: bool) -> int | None:
     return None
 
 
-def split_points(f: BinaryIO, size: int, target_bytes: int) -> list[tuple[int, int | None]]:
-    """Byte ranges ``[start, end)`` of roughly ``target_bytes`` each, every start a record boundary."""
-    if size <= target_bytes:
+def nominal_ranges(size: int | None, target_bytes: int) -> list[tuple[int, int | None]]:
+    """Byte ranges ``[start, end)`` of ``target_bytes`` each over a file of ``size`` bytes (the last open-ended);
+    one range when the size is unknown or small. Found without opening the file: each task moves its own start
+    and end to the next record boundary (:func:`owned_range`)."""
+    if size is None or size <= target_bytes:
         return [(0, None)]
-    f.seek(0)
-    head = f.read(6)
-    if head.startswith((b"BZh", b"\xfd7zXZ\x00", b"\x28\xb5\x2f\xfd")):
-        return [(0, None)]  # one bz2 / xz / zstd stream: no inner boundaries
-    gz = is_gzip(head)
-    starts = [0]
-    nominal = target_bytes
-    while nominal < size:
-        b = next_boundary(f, max(nominal, starts[-1] + 1), size, gz)
-        if b is None:
-            break
-        if b > starts[-1]:
-            starts.append(b)
-        nominal = b + target_bytes
-    ends: list[int | None] = [*starts[1:], None]
-    return list(zip(starts, ends, strict=True))
+    starts = list(range(0, size, target_bytes))
+    return [(s, s + target_bytes) for s in starts[:-1]] + [(starts[-1], None)]
+
+
+def owned_range(f: BinaryIO, start: int, end: int | None, size: int, gz: bool) -> tuple[int, int]:
+    """The records a nominal range ``[start, end)`` owns: those starting from the first verified boundary at or
+    after ``start`` (0 for the file's first range) up to the first one at or after ``end`` (the next range's
+    start, found by the same rule, so neighbouring ranges meet exactly). ``(pos, pos)`` when it owns none."""
+    last = size if end is None or end >= size else next_boundary(f, end, size, gz)
+    last = size if last is None else last
+    first = 0 if start == 0 else next_boundary(f, start, size, gz)
+    first = last if first is None or first > last else first
+    return first, last

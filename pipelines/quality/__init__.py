@@ -16,7 +16,7 @@ import json
 from corpus_forge.cli_common import config_from_args
 from corpus_forge.config import validate
 from corpus_forge.options_cli import add_model_arguments, options_from_args
-from pipelines.quality.train import TrainConfig, train
+from pipelines.quality.train_classifier import QualityTrainConfig, train
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -29,7 +29,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     t.add_argument("--negative", nargs="+", required=True, metavar="PATH", help="raw crawl text")
     t.add_argument("--out", required=True, metavar="MODEL_DIR", help="folder or URL for model.ftz and stats.json")
     t.add_argument("--config", default=None, help="YAML with hyper-parameters (keys as the options below)")
-    add_model_arguments(t, TrainConfig, title="hyper-parameters (fastText's names)")
+    add_model_arguments(t, QualityTrainConfig, title="hyper-parameters (fastText's names)")
     p.set_defaults(func=main, _parser=p)
     t.set_defaults(func=main, _parser=p)
 
@@ -38,7 +38,8 @@ def main(args: argparse.Namespace) -> int:
     if getattr(args, "quality_command", None) != "train":
         args._parser.print_help()
         return 2
-    cfg = validate(TrainConfig, config_from_args(args, options_from_args(TrainConfig, args)), "quality train")
+    opts = config_from_args(args, options_from_args(QualityTrainConfig, args))
+    cfg = validate(QualityTrainConfig, opts, "quality train")
     stats = train(args.positive, args.negative, args.out, cfg)
     h = stats["heldout"]
     print(f"model: {args.out}/{stats['model']} ({stats['model_bytes']:,} bytes); held-out "

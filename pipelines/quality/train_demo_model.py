@@ -107,9 +107,9 @@ def build_data(shared: str, budget: int = 320_000) -> None:
 
 
 def train_demo() -> dict:
-    from pipelines.quality.train import TrainConfig, train
+    from pipelines.quality.train_classifier import QualityTrainConfig, train
 
-    cfg = TrainConfig(dim=16, bucket=50_000, epoch=25, lr=0.2, cutoff=20_000, chunk_chars=1000, min_chars=200)
+    cfg = QualityTrainConfig(dim=16, bucket=50_000, epoch=25, lr=0.2, cutoff=20_000, chunk_chars=1000, min_chars=200)
     with tempfile.TemporaryDirectory() as tmp:
         stats = train([os.path.join(DATA, "positive.jsonl.gz")], [os.path.join(DATA, "negative.jsonl.gz")],
                       tmp, cfg)

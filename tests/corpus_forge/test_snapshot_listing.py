@@ -40,3 +40,21 @@ def test_a_90k_listing_becomes_90k_urls_from_one_read(listing, monkeypatch):
     assert len(urls) == N == len(set(urls))
     assert urls[0] == "https://data.commoncrawl.org/" + lines[0]
     assert urls[-1] == "https://data.commoncrawl.org/" + lines[-1]  # in the listing's order
+
+
+def test_extract_plans_a_90k_listing_without_opening_a_warc(listing, monkeypatch):
+    from pipelines.extract import ExtractStage
+
+    path, _ = listing
+    opened: list[str] = []
+    real_open = fsspec.open
+    monkeypatch.setattr(fsspec, "open", lambda url, *a, **k: opened.append(str(url)) or real_open(url, *a, **k))
+
+    def no_request(*args, **kwargs):
+        raise AssertionError("the client asked the store about a listed WARC")
+
+    for name in ("exists", "info", "size", "isdir", "open", "_info", "_exists", "_open"):
+        monkeypatch.setattr(fsspec.implementations.http.HTTPFileSystem, name, no_request, raising=False)
+    parts = ExtractStage().partitions([str(path)])
+    assert opened == [str(path)]
+    assert len(parts) == N and len({p.key for p in parts}) == N  # one task per WARC whose size no listing gave

@@ -12,7 +12,7 @@ import pytest
 
 from filters.base import build_filter
 from filters.quality import DEMO_MODEL, doc_uniform, pareto_keep
-from pipelines.quality.train import TrainConfig, chunk_text, roc_auc, train
+from pipelines.quality.train_classifier import QualityTrainConfig, chunk_text, roc_auc, train
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 DEMO_DATA = os.path.join(REPO, "filters", "data", "quality_demo")
@@ -23,7 +23,7 @@ SMALL = {"dim": 16, "bucket": 50_000, "epoch": 25, "lr": 0.2, "chunk_chars": 100
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
     out = tmp_path_factory.mktemp("model")
-    return out, train([POS], [NEG], str(out), TrainConfig(**SMALL))
+    return out, train([POS], [NEG], str(out), QualityTrainConfig(**SMALL))
 
 
 def test_roc_auc_matches_hand_computation():
@@ -43,7 +43,7 @@ def test_trained_classifier_separates_reference_from_crawl_on_heldout_text(train
 
 
 def test_training_is_deterministic(trained, tmp_path):
-    stats = train([POS], [NEG], str(tmp_path), TrainConfig(**SMALL))
+    stats = train([POS], [NEG], str(tmp_path), QualityTrainConfig(**SMALL))
     assert stats["heldout"] == trained[1]["heldout"]
 
 
@@ -124,7 +124,7 @@ def test_a_model_trained_into_a_bucket_filters_as_the_local_one(trained, s3_buck
     scores exactly as the local model does."""
     import fsspec
 
-    stats = train([POS], [NEG], f"{s3_bucket}/model", TrainConfig(**SMALL))
+    stats = train([POS], [NEG], f"{s3_bucket}/model", QualityTrainConfig(**SMALL))
     s3 = fsspec.filesystem("s3")
     assert s3.size(f"{s3_bucket}/model/model.bin") == stats["model_bytes"] > 0
     assert json.loads(s3.cat_file(f"{s3_bucket}/model/stats.json"))["heldout"] == trained[1]["heldout"]

@@ -13,7 +13,7 @@ import pytest
 from tokens_helpers import TEXT, VOCAB, english_training_texts
 
 from tokenize_bpe.export import export
-from tokenize_bpe.train import chunk_text, resolve_pattern, train_ranks
+from tokenize_bpe.train_merges import chunk_text, resolve_pattern, train_ranks
 
 
 @pytest.fixture(scope="session")
@@ -41,4 +41,21 @@ def stage_dir(tmp_path_factory) -> Path:
                           "url": [r["id"] for r in rows], "source": [name] * len(rows)})
         pq.write_table(table, out / f"part-{i:05d}.parquet")
     (out / "_SUCCESS").touch()
+    return out
+
+
+@pytest.fixture(scope="session")
+def wide_tokenizer_dir(tmp_path_factory) -> Path:
+    """A vocabulary past 65,536 ids: every byte and every pair of bytes (256 + 65,536 ranks, GPT-2 split regex),
+    so ``<|endoftext|>`` is id 65,792. The 256 pairs of the 16 commonest English bytes take the last ranks
+    (65,536-65,791), so ordinary text gets many ids that do not fit in 16 bits."""
+    from tokenize_bpe.train_merges import GPT2_PATTERN
+
+    common = set(b" etaoinshrdlcumw")
+    pairs = sorted(((a, b) for a in range(256) for b in range(256)), key=lambda p: (p[0] in common and p[1] in common))
+    ranks = {bytes([b]): b for b in range(256)}
+    for a, b in pairs:
+        ranks[bytes([a, b])] = len(ranks)
+    out = tmp_path_factory.mktemp("wide-tokenizer")
+    export(ranks, GPT2_PATTERN, out)
     return out

@@ -237,30 +237,25 @@ def test_a_pack_process_killed_while_writing_shards_resumes_to_the_same_sha256s(
     assert verify(out) == []
 
 
-def test_a_vocabulary_past_65536_ids_gets_the_uint32_variant(tmp_path, text_dir, dask_client):
-    from tokenize_bpe.export import export
-    from tokenize_bpe.train import GPT2_PATTERN
+def test_a_vocabulary_past_65536_ids_gets_llamas_header(tmp_path, text_dir, wide_tokenizer_dir, dask_client):
+    from tokenize_bpe.shards import LLAMA3_MAGIC
 
-    # every byte and every pair of bytes: 256 + 65,536 ranks, so <|endoftext|> is id 65,792
-    ranks = {bytes([b]): b for b in range(256)}
-    for a in range(256):
-        for b in range(256):
-            ranks[bytes([a, b])] = len(ranks)
-    tok = tmp_path / "tok"
-    export(ranks, GPT2_PATTERN, tok)
     mix = {"seed": 0, "shard_tokens": 50_000, "mixes": {"pages": {"val_fraction": 0.0, "sources": [
         {"path": str(text_dir / "nonlatin.jsonl")}]}}}
     out = tmp_path / "out"
-    _pack(tmp_path, mix, tok, out, dask_client)
+    _pack(tmp_path, mix, wide_tokenizer_dir, out, dask_client)
     m = _manifest(out, "pages")
-    assert m["version"] == 2 and m["dtype"] == "uint32" and m["tokenizer"]["eot_id"] == 65_792
+    assert m["version"] == 7 and m["magic"] == LLAMA3_MAGIC and m["header"] == "llama-3"
+    assert m["dtype"] == "uint32" and m["tokenizer"]["eot_id"] == 65_792
     for rec in m["shards"]:
         path = out / "pages" / rec["file"]
         header = np.fromfile(path, dtype="<i4", count=256)
-        assert header[1] == 2 and header[2] == rec["tokens"]
+        assert header[0] == 20240801 and header[1] == 7 and header[2] == rec["tokens"]  # data_common.py llama-3
         plain = np.fromfile(path, dtype="<u4", offset=HEADER_BYTES)
         assert np.array_equal(plain, open_tokens(path))
         assert (plain[read_idx(path).astype(np.int64)] == 65_792).all() and plain.max() == 65_792
+        # ids that need the uint32 header besides <|endoftext|>: pairs of common letters, many per document
+        assert np.count_nonzero((plain > 65_535) & (plain != 65_792)) > 10 * read_idx(path).size
     assert verify(out) == []
 
 
@@ -269,7 +264,7 @@ def test_a_tokenizer_retrained_in_place_redoes_the_pack(tmp_path, tokenizer_dir,
     """The tokenizer's sha256 is part of what pack reads: a finished (or interrupted) pack into the same folder
     with a tokenizer retrained in place is redone with the new one, never reused."""
     from tokenize_bpe.export import export
-    from tokenize_bpe.train import GPT2_PATTERN, train_ranks
+    from tokenize_bpe.train_merges import GPT2_PATTERN, train_ranks
 
     tok = tmp_path / "tok"
     shutil.copytree(tokenizer_dir, tok)
@@ -287,3 +282,65 @@ def test_a_tokenizer_retrained_in_place_redoes_the_pack(tmp_path, tokenizer_dir,
     fresh = _pack(tmp_path, mix, tok, tmp_path / "fresh", dask_client)
     assert fresh["documents_out"] == stats["documents_out"]
     assert json.loads((tmp_path / "fresh" / "pages" / "manifest.json").read_text())["shards"] == manifest["shards"]
+
+
+def _source_encodings(m: dict, tokenizer_dir: Path) -> list[set[tuple[int, ...]]]:
+    """Per manifest source, the token sequences (``<|endoftext|>`` + text) of its documents, encoded afresh."""
+    from corpus_forge.text_sources import iter_documents, text_files
+    from tokenize_bpe.encode import load_encoder
+
+    enc = load_encoder(str(tokenizer_dir))
+    out = []
+    for s in m["sources"]:
+        texts = [t for b in iter_documents(text_files(s["paths"])) for t in b.texts if t.strip()]
+        out.append({(EOT, *ids) for ids in enc.encode_batch(texts)})
+    return out
+
+
+@pytest.mark.parametrize("mix", ["curated", "books"])
+def test_src_names_the_source_of_every_document_and_head_source_of_split_ones(packed, tokenizer_dir, mix):
+    from tokenize_bpe.shards import read_src
+
+    out = packed["out"]
+    m = _manifest(out, mix)
+    encodings = _source_encodings(m, tokenizer_dir)
+    for split in ("train", "val"):
+        recs = [r for r in m["shards"] if r["split"] == split]
+        stream, starts, sources, prev_last = [], [], [], None
+        for r in recs:
+            path = out / mix / r["file"]
+            toks, idx, src = np.asarray(open_tokens(path)), read_idx(path).astype(np.int64), read_src(path)
+            assert src is not None and src.dtype == np.uint16 and src.size == idx.size
+            # the shard's head (before its first start; all of it in a shard inside one long book) is the tail
+            # of the previous shard's last document
+            assert r["head_source"] == (None if idx.size and idx[0] == 0 else prev_last)
+            offset = sum(len(x) for x in stream)
+            stream.append(toks)
+            starts += (idx + offset).tolist()
+            sources += src.tolist()
+            prev_last = int(src[-1]) if src.size else prev_last
+        if not recs:
+            continue
+        tokens = np.concatenate(stream)
+        bounds = [*starts, tokens.size]
+        for i, s in enumerate(sources):  # every document, shards joined, is a document of the source it names
+            assert tuple(tokens[bounds[i]:bounds[i + 1]].tolist()) in encodings[s]
+        assert recs[0]["head_source"] is None
+    assert mix != "curated" or any(r["head_source"] is not None for r in m["shards"])  # 40k-token shards split docs
+
+
+def test_verify_names_a_src_that_disagrees_with_the_manifest(packed, tmp_path):
+    out = tmp_path / "copy"
+    shutil.copytree(packed["out"] / "curated", out / "curated")
+    m = _manifest(out, "curated")
+    rec = next(r for r in m["shards"] if len(r["tokens_per_source"]) == 2)
+    src = out / "curated" / rec["file"].replace(".bin", ".src")
+    values = np.fromfile(src, dtype="<u2")
+    values[values == 0] = 1  # every web document now says wiki
+    values.tofile(src)
+    problems = verify(out)
+    assert len(problems) == 1 and rec["file"].replace(".bin", ".src") in problems[0]
+    assert "tokens per source" in problems[0]
+    values[:-1].tofile(src)  # one entry short of the .idx
+    problems = verify(out)
+    assert len(problems) == 1 and "source indices for" in problems[0]

@@ -9,7 +9,7 @@ from tokens_helpers import VOCAB, english_training_texts, jsonl_texts, read_text
 
 from tokenize_bpe.encode import Encoder, hf_tokenizer, load_encoder, tiktoken_encoding
 from tokenize_bpe.export import EOT, build_hf_tokenizer, export, load_ranks, recover_merges
-from tokenize_bpe.train import chunk_text, resolve_pattern, train_ranks
+from tokenize_bpe.train_merges import chunk_text, resolve_pattern, train_ranks
 
 
 def _real_sample(text_dir) -> list[str]:

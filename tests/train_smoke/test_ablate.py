@@ -38,7 +38,9 @@ def test_ablate_writes_one_row_per_mix_and_seed(ablation):
         rows = list(csv.DictReader(f))
     assert sorted((r["mix"], int(r["seed"])) for r in rows) == [("brown", 0), ("brown", 1),
                                                                 ("persuasion", 0), ("persuasion", 1)]
-    assert {r["tokens_seen"] for r in rows} == {str(40 * 4 * 32)}  # equal budgets
+    assert {r["window_tokens"] for r in rows} == {str(40 * 4 * 32)}  # equal budgets
+    for r in rows:  # the one source of each mix trained every target token
+        assert int(r[f"tokens_{r['mix']}"]) == int(r["tokens_seen"]) and float(r[f"share_{r['mix']}"]) == 1.0
     for r in rows:
         assert float(r["val_bpb"]) == pytest.approx(float(r["bpb_book_head"]))  # one text: combined = it
         assert 1.0 < float(r["val_bpb"]) < 8.0
@@ -52,7 +54,7 @@ def test_results_md_has_the_means_the_pairs_and_a_ranking(ablation):
     md = (out / "results.md").read_text()
     assert "| brown | 2 |" in md and "| persuasion | 2 |" in md
     pair_rows = [ln for ln in md.splitlines() if ln.startswith("| brown | persuasion |")]
-    assert [ln.split(" | ")[2] for ln in pair_rows] == ["val_bpb", "bpb_book_head"]
+    assert [ln.split(" | ")[2] for ln in pair_rows] == ["bpb_mean", "bpb_book_head", "val_bpb"]
     assert all("s0: " in ln and "s1: " in ln for ln in pair_rows)
     ranking = md.split("## Ranking")[1]
     assert "1. " in ranking and "2. " in ranking
@@ -110,13 +112,21 @@ def test_stats_json_lists_every_run(ablation):
 
 
 class _Cluster:
-    """What prepare() asks of a Dask client: the workers and their declared resources."""
+    """What prepare() asks of a Dask client: the workers, their declared resources and threads, and what a
+    function run on each returns (4 cores, torch 2.13.0 unless told otherwise)."""
 
-    def __init__(self, *resources: dict) -> None:
-        self.workers = {f"tcp://w{i}": {"resources": r} for i, r in enumerate(resources)}
+    def __init__(self, *resources: dict, nthreads: int = 1, torch: dict | None = None) -> None:
+        self.workers = {f"tcp://w{i}": {"resources": r, "host": "h", "nthreads": nthreads}
+                        for i, r in enumerate(resources)}
+        self.torch = torch or {}
 
     def scheduler_info(self) -> dict:
         return {"workers": self.workers}
+
+    def run(self, fn):
+        if fn.__name__ == "worker_cores":
+            return {a: 4 for a in self.workers}
+        return {a: self.torch.get(a, "2.13.0") for a in self.workers}
 
 
 def test_runs_ask_for_a_gpu_only_when_the_cluster_has_gpu_workers(brown_mix, dask_client, tmp_path):
@@ -125,12 +135,33 @@ def test_runs_ask_for_a_gpu_only_when_the_cluster_has_gpu_workers(brown_mix, das
     stage = AblateStage(AblateConfig(mixes={"b": str(brown_mix)}, seeds=[0]))
     parts = stage.partitions([])
     ctx = stage.prepare(parts, RunContext(str(tmp_path), str(tmp_path), dask_client))  # the real LocalCluster
-    assert stage.resources(parts[0]) is None and ctx["threads"] >= 1
+    assert stage.resources(parts[0], ctx) is None and all(t >= 1 for t in ctx.threads.values())
     ctx = stage.prepare(parts, RunContext(str(tmp_path), str(tmp_path), _Cluster({"GPU": 1}, {"GPU": 1})))
-    assert stage.resources(parts[0]) == {"GPU": 1} and ctx["threads"] is None
+    assert stage.resources(parts[0], ctx) == {"GPU": 1}
     forced = AblateStage(AblateConfig(mixes={"b": str(brown_mix)}, seeds=[0], gpu=False))
-    forced.prepare(parts, RunContext(str(tmp_path), str(tmp_path), _Cluster({"GPU": 1})))
-    assert forced.resources(parts[0]) is None
+    ctx = forced.prepare(parts, RunContext(str(tmp_path), str(tmp_path), _Cluster({"GPU": 1})))
+    assert forced.resources(parts[0], ctx) is None
+
+
+def test_torch_threads_come_from_each_hosts_cores_and_its_workers_threads(brown_mix, tmp_path):
+    from corpus_forge.stage import RunContext
+
+    stage = AblateStage(AblateConfig(mixes={"b": str(brown_mix)}, seeds=[0]))
+    parts = stage.partitions([])
+    # 4 cores on the host: 2 one-thread workers get 2 torch threads a run, 1 two-thread worker 2, 2 x 2 threads 1
+    for workers, nthreads, threads in ((2, 1, 2), (1, 2, 2), (2, 2, 1)):
+        ctx = stage.prepare(parts, RunContext(str(tmp_path), str(tmp_path), _Cluster(*[{}] * workers,
+                                                                                   nthreads=nthreads)))
+        assert set(ctx.threads.values()) == {threads}
+
+
+def test_workers_on_different_torch_versions_are_refused(brown_mix, tmp_path):
+    from corpus_forge.stage import RunContext
+
+    stage = AblateStage(AblateConfig(mixes={"b": str(brown_mix)}, seeds=[0]))
+    cluster = _Cluster({}, {}, torch={"tcp://w1": "2.9.1"})
+    with pytest.raises(ConfigError, match="different torch versions"):
+        stage.prepare(stage.partitions([]), RunContext(str(tmp_path), str(tmp_path), cluster))
 
 
 def test_a_repacked_mix_is_trained_again(brown_mix, dask_client, tmp_path):

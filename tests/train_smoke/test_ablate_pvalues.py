@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from train_smoke.ablate import paired_p, welch_p
+from train_smoke.ablate_results import paired_p, welch_p
 
 
 def p_df2(t: float) -> float:

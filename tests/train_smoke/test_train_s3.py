@@ -16,12 +16,12 @@ import torch
 
 from corpus_forge.cli import main as cli_main
 from corpus_forge.runner import run_stage
-from train_smoke import train as train_module
+from train_smoke import run_setup
 from train_smoke.ablate import AblateStage
 from train_smoke.config import TrainConfig
-from train_smoke.data import TrainBatches
+from train_smoke.data import TrainBatches, load_windows
 from train_smoke.evaluate import EVAL_DIR, read_text
-from train_smoke.train import CHECKPOINT, train
+from train_smoke.pretrain import CHECKPOINT, train
 
 PNG = b"\x89PNG\r\n\x1a\n"
 STEPS, LOG_EVERY = 20, 5
@@ -103,7 +103,8 @@ def test_shards_tokenizer_and_eval_text_read_from_a_bucket(local_run, brown_mix,
     assert set(summary["eval_bpb"]) == {"book_head"}
     assert curve((tmp_path / "run" / "metrics.jsonl").read_text()) == ref_curve
     # the windows of a remote mix are those of the local one (document-aligned from the .idx)
-    a, b = TrainBatches(str(brown_mix), 32, 4, 3), TrainBatches(f"{s3_bucket}/mixes/brown", 32, 4, 3)
+    a = TrainBatches([load_windows(str(brown_mix), 32)], 32, 4, 3)
+    b = TrainBatches([load_windows(f"{s3_bucket}/mixes/brown", 32)], 32, 4, 3)
     assert len(a) == len(b) and all(torch.equal(x, y) for x, y in zip(a.batch(7), b.batch(7), strict=True))
 
 
@@ -135,7 +136,7 @@ def test_a_run_interrupted_in_a_bucket_resumes_on_the_same_curve(local_run, s3_b
                 raise _Interrupted
             return super().batch(k)
 
-    monkeypatch.setattr(train_module, "TrainBatches", Dying)
+    monkeypatch.setattr(run_setup, "TrainBatches", Dying)
     with pytest.raises(_Interrupted):
         train(cfg.model_copy(update={"out": out}))
     monkeypatch.undo()

@@ -42,17 +42,52 @@ def train_tokenizer(texts: list[str], out: Path, vocab_size: int = VOCAB) -> Pat
 
 def pack(mix_dir: Path, docs: list[str], tokenizer: Path, val_every: int = 10) -> Path:
     """Every ``val_every``-th document to ``val-00000.bin``, the rest to ``train-00000.bin``, each document
-    after an ``<|endoftext|>``, with ``.idx`` sidecars and a manifest naming the tokenizer."""
+    after an ``<|endoftext|>``, with ``.idx`` / ``.src`` sidecars and a manifest naming the tokenizer."""
+    return pack_sources(mix_dir, {mix_dir.name: docs}, tokenizer, val_every=val_every, shuffle=False)
+
+
+def pack_sources(mix_dir: Path, sources: dict[str, list[str]], tokenizer: Path, val_every: int = 10,
+                 shard_tokens: int | None = None, shuffle: bool = True, seed: int = 0) -> Path:
+    """Several sources' documents in one mix, as ``pack`` lays it out: documents shuffled together, train
+    shards cut every ``shard_tokens`` tokens (a document may run on into the next shard), ``.idx`` of document
+    starts, ``.src`` of their sources, a manifest with each source's tokens and achieved weight and each shard's
+    tokens per source and ``head_source``."""
     from tokenizers import Tokenizer
 
     tok = Tokenizer.from_file(str(tokenizer / "tokenizer.json"))
     eot = tok.token_to_id(EOT)
-    splits: dict[str, list[str]] = {"train": [], "val": []}
-    for i, d in enumerate(docs):
-        splits["val" if i % val_every == val_every - 1 else "train"].append(d)
-    for split, texts in splits.items():
-        ids = [[eot, *e.ids] for e in tok.encode_batch(texts, add_special_tokens=False)]
-        starts = np.cumsum([0] + [len(x) for x in ids[:-1]])
-        write_shard(mix_dir / f"{split}-00000.bin", np.concatenate(ids), starts, version_for_vocab(VOCAB))
-    (mix_dir / "manifest.json").write_text(json.dumps({"name": mix_dir.name, "tokenizer": str(tokenizer)}))
+    names = list(sources)
+    splits: dict[str, list[tuple[int, list[int]]]] = {"train": [], "val": []}
+    for s, name in enumerate(names):
+        ids = [[eot, *e.ids] for e in tok.encode_batch(sources[name], add_special_tokens=False)]
+        for i, d in enumerate(ids):
+            splits["val" if i % val_every == val_every - 1 else "train"].append((s, d))
+    rng = np.random.default_rng(seed)
+    shards, per_source = [], np.zeros(len(names), np.int64)
+    mix_dir.mkdir(parents=True, exist_ok=True)
+    for split, docs in splits.items():
+        if shuffle:
+            docs = [docs[i] for i in rng.permutation(len(docs))]
+        toks = np.concatenate([d for _, d in docs])
+        src_of_token = np.concatenate([np.full(len(d), s) for s, d in docs])
+        starts = np.cumsum([0] + [len(d) for _, d in docs[:-1]])
+        srcs = np.array([s for s, _ in docs])
+        size = shard_tokens if split == "train" and shard_tokens else len(toks)
+        for k, lo in enumerate(range(0, len(toks), size)):
+            hi = min(len(toks), lo + size)
+            inside = (starts >= lo) & (starts < hi)
+            path = mix_dir / f"{split}-{k:05d}.bin"
+            write_shard(path, toks[lo:hi], starts[inside] - lo, version_for_vocab(VOCAB))
+            path.with_suffix(".src").write_bytes(srcs[inside].astype("<u2").tobytes())
+            counts = np.bincount(src_of_token[lo:hi], minlength=len(names))
+            if split == "train":
+                per_source += counts
+            head = None if inside.any() and starts[inside][0] == lo else int(src_of_token[lo])
+            shards.append({"file": path.name, "split": split, "tokens": hi - lo, "head_source": head,
+                           "tokens_per_source": {names[i]: int(c) for i, c in enumerate(counts) if c}})
+    total = int(per_source.sum())
+    manifest = {"mix": mix_dir.name, "tokenizer": str(tokenizer), "shards": shards,
+                "sources": [{"name": n, "train_tokens": int(per_source[i]),
+                             "achieved_weight": round(int(per_source[i]) / total, 6)} for i, n in enumerate(names)]}
+    (mix_dir / "manifest.json").write_text(json.dumps(manifest))
     return mix_dir

@@ -29,7 +29,7 @@ from filters.quality import NEGATIVE, POSITIVE, preprocess
 from filters.support.fasttext_backend import import_fasttext, predict
 
 
-class TrainConfig(StageConfig):
+class QualityTrainConfig(StageConfig):
     """Hyper-parameters (fastText's names) and data handling for ``quality train``."""
 
     epoch: int = Field(10, gt=0, description="training epochs")
@@ -111,7 +111,7 @@ def _is_heldout(text: str, share: float, seed: int) -> bool:
     return int.from_bytes(h, "little") / 2.0**64 < share
 
 
-def _examples(docs: list[str], cfg: TrainConfig, rng: random.Random) -> list[str]:
+def _examples(docs: list[str], cfg: QualityTrainConfig, rng: random.Random) -> list[str]:
     chunks = [c for d in docs for c in chunk_text(d, cfg.chunk_chars, cfg.min_chars)]
     chunks = list(dict.fromkeys(chunks))  # exact duplicates would leak across the split
     if cfg.max_chunks_per_class and len(chunks) > cfg.max_chunks_per_class:
@@ -139,9 +139,9 @@ def _fit(train_file: str, hp: dict[str, Any], quant: dict[str, Any] | None, out_
     return float(hp["lr"])
 
 
-def train(positive: list[str], negative: list[str], out_dir: str, cfg: TrainConfig | None = None) -> dict:
+def train(positive: list[str], negative: list[str], out_dir: str, cfg: QualityTrainConfig | None = None) -> dict:
     """Train, evaluate on the held-out split, write ``out_dir/model.(ftz|bin)`` and ``stats.json``."""
-    cfg = cfg or TrainConfig()
+    cfg = cfg or QualityTrainConfig()
     fasttext = import_fasttext(training=True)
     t0 = time.perf_counter()
     rng = random.Random(cfg.seed)
