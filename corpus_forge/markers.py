@@ -59,9 +59,10 @@ def remove_listed(fs: Any, out_dir: str, keys: set[str], present: set[str]) -> N
             fs.rm(doomed[i:i + 1000])
 
 
-def _slim(marker: dict) -> dict:
-    """What a step's finalize may read from a marker: its scalars (the counters are folded already)."""
-    return {k: v for k, v in marker.items() if not isinstance(v, (dict, list))}
+def _slim(marker: dict, keep: frozenset[str]) -> dict:
+    """What a step's finalize may read from a marker: its scalars and the fields it names (``keep``); the
+    counters are folded already."""
+    return {k: v for k, v in marker.items() if k in keep or not isinstance(v, (dict, list))}
 
 
 def _counters(marker: dict) -> Counters:
@@ -69,15 +70,17 @@ def _counters(marker: dict) -> Counters:
 
 
 class MarkerSink:
-    """The markers of a run, folded as they arrive: the merged counters plus each marker's scalars."""
+    """The markers of a run, folded as they arrive: the merged counters plus each marker's scalars and the
+    fields the step's finalize reads (``Stage.marker_fields``)."""
 
-    def __init__(self, partitions: list[Partition]) -> None:
+    def __init__(self, partitions: list[Partition], keep: frozenset[str] = frozenset()) -> None:
         self.fold = KeyOrderFold([p.key for p in partitions])
         self.markers: list[dict] = []
+        self.keep = keep
 
     def add(self, marker: dict) -> None:
         self.fold.add(marker["key"], _counters(marker))
-        self.markers.append(_slim(marker))
+        self.markers.append(_slim(marker, self.keep))
 
 
 def read_finished(fs: Any, out_dir: str, partitions: list[Partition], sink: MarkerSink) -> list[Partition]:

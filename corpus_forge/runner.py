@@ -226,7 +226,7 @@ def run_partitions(
     from distributed import as_completed
 
     client, out_dir = run.client, run.out_dir
-    sink = sink if sink is not None else MarkerSink(partitions)
+    sink = sink if sink is not None else MarkerSink(partitions, stage.marker_fields)
     todo = read_finished(_fs(out_dir), out_dir, partitions, sink)
     failed: list[dict[str, str]] = []
     done = len(sink.markers)
@@ -348,14 +348,14 @@ def run_stage(
         with _client(client, scheduler, workers, progress) as c:
             run = RunContext(out_dir, work_dir, c, keep_removed, progress)
             with PartitionProgress(stage.name, enabled=progress) as bar:
-                sink = MarkerSink(partitions)
+                sink = MarkerSink(partitions, stage.marker_fields)
                 try:
                     markers, failed = run_partitions(stage, partitions, run, retries=retries, on_done=bar.update,
                                                      sink=sink)
                 except (OSError, RuntimeError, ValueError) as err:  # the global phase before the map failed
                     markers, failed = [], []
                     failed_phase = {"phase": "prepare", "error": _describe(err)}
-                    sink = MarkerSink(partitions)
+                    sink = MarkerSink(partitions, stage.marker_fields)
             total = sink.fold.result()
             total.check(stage.name)
             if not failed and failed_phase is None:

@@ -17,22 +17,24 @@ KINDS = ("sum", "max", "constant")
 KINDS_KEY = "_kinds"
 
 
-#: a merged list keeps at most this many items (examples); lists named ``*_ids`` are sets (sorted, unique)
+#: a merged list of examples (under a key ending in ``examples``) keeps at most this many items; lists named
+#: ``*_ids`` are sets (sorted, unique); other lists are concatenated whole
 LIST_CAP = 100
 
 
 def _merge_extra(a: dict[str, Any], b: dict[str, Any], kinds: dict[str, str] | None = None,
-                 in_place: bool = False) -> dict[str, Any]:
+                 in_place: bool = False, capped: bool = False) -> dict[str, Any]:
     """``a`` then ``b``, by each key's declared kind: ``max``, ``constant`` (the same on every partition: keep
-    one); by default (``sum``) sum numbers, merge dicts recursively, concatenate lists (the first
-    :data:`LIST_CAP` items; ``*_ids`` lists as a sorted union), keep the first of the rest. ``in_place``
-    changes and returns ``a`` (its cost is then the size of ``b``); otherwise ``a`` is copied first."""
+    one); by default (``sum``) sum numbers, merge dicts recursively, concatenate lists (examples: the first
+    :data:`LIST_CAP`; ``*_ids``: a sorted union), keep the first of the rest. ``in_place`` changes and returns
+    ``a`` (its cost is then the size of ``b``); otherwise ``a`` is copied first."""
     kinds = kinds or {}
     a = a if in_place else dict(a)
     for k, v in b.items():
         kind = kinds.get(k, "sum")
+        cap = capped or k.endswith("examples")
         if k not in a:
-            a[k] = _capped(k, v) if isinstance(v, list) else v
+            a[k] = _first(k, v, cap) if isinstance(v, list) else v
         elif kind == "constant":
             continue
         elif kind == "max":
@@ -42,19 +44,26 @@ def _merge_extra(a: dict[str, Any], b: dict[str, Any], kinds: dict[str, str] | N
         elif isinstance(v, (int, float)):
             a[k] = a[k] + v
         elif isinstance(v, dict):
-            a[k] = _merge_extra(a[k], v, in_place=in_place)
+            a[k] = _merge_extra(a[k], v, in_place=in_place, capped=cap)
         elif k.endswith("_ids"):  # a set while merging (to_dict sorts it)
             if in_place and isinstance(a[k], set):
                 a[k].update(v)
             else:
                 a[k] = set(a[k]).union(v)
-        elif len(a[k]) < LIST_CAP:
-            a[k] = list(a[k]) + list(v[: LIST_CAP - len(a[k])])
+        elif cap:
+            if len(a[k]) < LIST_CAP:
+                a[k] = list(a[k]) + list(v[: LIST_CAP - len(a[k])])
+        elif in_place and isinstance(a[k], list):
+            a[k].extend(v)
+        else:
+            a[k] = list(a[k]) + list(v)
     return a
 
 
-def _capped(key: str, v: list) -> list | set:
-    return set(v) if key.endswith("_ids") else v[:LIST_CAP]
+def _first(key: str, v: list, cap: bool) -> list | set:
+    if key.endswith("_ids"):
+        return set(v)
+    return v[:LIST_CAP] if cap else v
 
 
 def _plain(v: Any) -> Any:

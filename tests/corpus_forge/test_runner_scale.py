@@ -8,6 +8,7 @@ check per partition.
 from __future__ import annotations
 
 import random
+from typing import ClassVar
 
 import pyarrow as pa
 import pytest
@@ -139,3 +140,31 @@ def test_fold_rejects_a_key_that_is_no_partition():
     fold = KeyOrderFold([f"k{i}" for i in range(5)])
     with pytest.raises(KeyError, match="zz"):
         fold.add("zz", Counters())
+
+
+def test_lists_that_are_not_examples_are_concatenated_whole():
+    fold = KeyOrderFold([f"k{i:03d}" for i in range(150)])
+    for i in reversed(range(150)):
+        fold.add(f"k{i:03d}", Counters(extra={"runs": [{"seed": i}]}))
+    assert fold.result().to_dict()["runs"] == [{"seed": i} for i in range(150)]
+
+
+class _Recording(FilterStage):
+    """The filter step, naming one marker field for its finalize, which records what it gets."""
+
+    marker_fields = frozenset({"examples"})
+    seen: ClassVar[list[dict]] = []
+
+    def finalize(self, run, counters, markers):
+        type(self).seen.extend(markers)
+        return super().finalize(run, counters, markers)
+
+
+def test_finalize_gets_the_marker_fields_a_step_names(tmp_path, dask_client):
+    write_tiny_partitions(str(tmp_path / "in"), 3)
+    stats = run_stage(_Recording(GOPHER), [str(tmp_path / "in")], str(tmp_path / "out"), client=dask_client,
+                      progress=False)
+    assert stats["partitions_done"] == 3, stats.get("failed_partitions")
+    seen = _Recording.seen
+    assert len(seen) == 3 and all("examples" in m and "key" in m for m in seen)
+    assert not any("filter_seconds" in m for m in seen)  # a dict nobody asked for stays folded only
