@@ -23,6 +23,23 @@ TMP_PREFIX = ".tmp-"
 PARQUET_OPTIONS: dict[str, Any] = {"compression": "zstd", "compression_level": 3}
 
 
+#: botocore's retry policy for ``s3://`` (a throttled request, ``SlowDown`` / HTTP 503, backs off and is
+#: retried; "adaptive" also slows this process's request rate after throttling). s3fs retries SlowDown five
+#: more times around it. ``AWS_RETRY_MODE`` / ``AWS_MAX_ATTEMPTS``, or the user's fsspec config, take precedence.
+S3_RETRIES: dict[str, Any] = {"mode": "adaptive", "total_max_attempts": 10}
+
+
+def configure_s3_retries() -> None:
+    """Give ``s3://`` filesystems :data:`S3_RETRIES` (every process imports this module: client and workers)."""
+    if os.environ.get("AWS_RETRY_MODE") or os.environ.get("AWS_MAX_ATTEMPTS"):
+        return
+    conf = fsspec.config.conf.setdefault("s3", {})
+    conf.setdefault("config_kwargs", {}).setdefault("retries", dict(S3_RETRIES))
+
+
+configure_s3_retries()
+
+
 class InputError(ValueError):
     """An input could not be resolved (missing file, empty glob, unreadable listing)."""
 

@@ -23,6 +23,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import hashlib
+import itertools
 import json
 import os
 import time
@@ -36,13 +37,17 @@ import pyarrow.compute as pc
 from corpus_forge.cluster import get_client
 from corpus_forge.health import systematic_failure
 from corpus_forge.io import absolute, read_json, sweep_temporary, url_to_fs, write_json_atomic, write_parquet_atomic
+from corpus_forge.markers import MARKER_KEYS as MARKER_KEYS
+from corpus_forge.markers import MARKERS as MARKERS
+from corpus_forge.markers import MarkerSink, listed, name_of, read_finished, remove_listed
+from corpus_forge.markers import marker_path as _marker_path
+from corpus_forge.markers import merge_markers as merge_markers
+from corpus_forge.markers import remove_partitions as _remove_partitions
 from corpus_forge.progress import PartitionProgress, console
 from corpus_forge.stage import Partition, PartitionResult, RunContext, Stage
 from corpus_forge.stats import Counters
 
-MARKERS = "_parts"
 WORK = "_work"
-MARKER_KEYS = ("key", "input", "range", "seconds")
 
 
 class StageError(RuntimeError):
@@ -97,10 +102,6 @@ def process_partition(stage: Stage, part: Partition, out_dir: str, keep_removed:
         _remove_partitions(_fs(out_dir), out_dir, {part.key})  # all of a partition's files, or none
         raise
     return marker
-
-
-def _marker_path(out_dir: str, key: str) -> str:
-    return os.path.join(out_dir, MARKERS, f"{key}.json")
 
 
 def _fs(path: str) -> Any:
@@ -171,24 +172,18 @@ def _check_fingerprint(fs: Any, out_dir: str, fp: dict[str, Any]) -> dict[str, A
     return old
 
 
-def _remove_partitions(fs: Any, out_dir: str, keys: set[str]) -> None:
-    for key in keys:
-        for p in (_marker_path(out_dir, key), os.path.join(out_dir, f"part-{key}.parquet"),
-                  os.path.join(out_dir, "removed", f"part-{key}.parquet")):
-            with contextlib.suppress(FileNotFoundError):
-                if fs.exists(p):
-                    fs.rm(p)
-
-
 def _reconcile(stage: Stage, fs: Any, out_dir: str, partitions: list[Partition], old: dict[str, Any] | None,
                inputs_sha: str) -> int:
     """Make the folder hold only partitions of the current inputs; return how many were dropped or reset.
 
     Stale partitions (inputs no longer given) are removed. If the step's partitions depend on each other
-    and the partition set changed, every partition is redone (and the work folder cleared).
+    and the partition set changed, every partition is redone (and the work folder cleared). Three listings,
+    whatever the number of partitions.
     """
-    marker_dir = os.path.join(out_dir, MARKERS)
-    done = {os.path.basename(p).removesuffix(".json") for p in fs.glob(os.path.join(marker_dir, "*.json"))}
+    markers = listed(fs, os.path.join(out_dir, MARKERS, "*.json"))
+    files = listed(fs, os.path.join(out_dir, "part-*.parquet"))
+    removed = listed(fs, os.path.join(out_dir, "removed", "part-*.parquet"))
+    done = {name_of(p, "", ".json") for p in markers}
     current = {p.key for p in partitions}
     stale = done - current
     identity = _identity_sha(stage, partitions)
@@ -200,10 +195,21 @@ def _reconcile(stage: Stage, fs: Any, out_dir: str, partitions: list[Partition],
         if fs.exists(work):
             fs.rm(work, recursive=True)
     # document files without a marker belong to no finished partition
-    parts = {os.path.basename(p).removeprefix("part-").removesuffix(".parquet")
-             for p in fs.glob(os.path.join(out_dir, "part-*.parquet"))}
-    _remove_partitions(fs, out_dir, stale | (parts - current))
+    parts = {name_of(p, "part-", ".parquet") for p in files | removed}
+    remove_listed(fs, out_dir, stale | (parts - current), markers | files | removed)
     return len(stale)
+
+
+#: tasks in flight per worker thread (a window, so the scheduler never holds all P tasks at once)
+IN_FLIGHT_PER_THREAD = 8
+
+
+def _window(client: Any) -> int:
+    try:
+        threads = sum(client.nthreads().values())
+    except Exception:  # a client that cannot say: a modest window
+        threads = 4
+    return max(32, IN_FLIGHT_PER_THREAD * threads)
 
 
 def run_partitions(
@@ -213,49 +219,52 @@ def run_partitions(
     *,
     retries: int = 2,
     on_done: Callable[[int, int], None] | None = None,
+    sink: MarkerSink | None = None,
 ) -> tuple[list[dict], list[dict[str, str]]]:
-    """Submit the unfinished partitions to ``run.client``; return (markers, failures)."""
+    """Submit the unfinished partitions to ``run.client``, a bounded window at a time; fold their markers
+    into ``sink`` as they arrive. Returns (markers' scalars, failures)."""
     from distributed import as_completed
 
     client, out_dir = run.client, run.out_dir
-    markers: list[dict] = []
-    todo: list[Partition] = []
-    fs = _fs(out_dir)
-    for p in partitions:
-        mp = _marker_path(out_dir, p.key)
-        if fs.exists(mp):
-            markers.append(read_json(mp))
-        else:
-            todo.append(p)
+    sink = sink if sink is not None else MarkerSink(partitions, stage.marker_fields)
+    todo = read_finished(_fs(out_dir), out_dir, partitions, sink)
     failed: list[dict[str, str]] = []
-    done = len(markers)
+    done = len(sink.markers)
     if on_done:
         on_done(done, len(partitions))
     if not todo:
-        return markers, failed
+        return sink.markers, failed
     _quiet_failures(client)
     ctx = stage.prepare(partitions, run)
     # a list, so a dict ctx is shipped whole (scattering a dict would name each value globally)
     ctx_f = client.scatter([ctx], broadcast=True, hash=False)[0] if ctx is not None else None
-    by_future = {}
-    for p in todo:
+    by_future: dict[Any, Partition] = {}
+    pending = iter(todo)
+
+    def submit(p: Partition) -> Any:
         fut = client.submit(
             process_partition, stage, p, out_dir, run.keep_removed, ctx_f,
             key=f"{stage.name}-{p.key}-{os.urandom(4).hex()}", retries=retries, pure=False,
             resources=stage.resources(p, ctx),
         )
         by_future[fut] = p
-    for fut in as_completed(list(by_future)):
-        p = by_future[fut]
+        return fut
+
+    queue = as_completed([submit(p) for p in itertools.islice(pending, _window(client))])
+    for fut in queue:
+        p = by_future.pop(fut)
         try:
-            markers.append(fut.result())
+            sink.add(fut.result())
         except Exception as err:
             failed.append({"key": p.key, "input": p.path, "error": _describe(err),
                            "traceback": "".join(traceback.format_exception(err))[-2000:]})
+        nxt = next(pending, None)
+        if nxt is not None:
+            queue.add(submit(nxt))
         done += 1
         if on_done:
             on_done(done, len(partitions))
-    return markers, failed
+    return sink.markers, failed
 
 
 class _NoComputeFailed:
@@ -280,14 +289,6 @@ def _quiet_failures(client: Any) -> None:
     if not getattr(client, "_corpus_forge_quiet", False):
         client.run(_install_quiet)
         client._corpus_forge_quiet = True
-
-
-def merge_markers(markers: list[dict]) -> Counters:
-    """Merge per-partition counters in key order (so lists such as examples are the same every run)."""
-    total = Counters()
-    for m in sorted(markers, key=lambda m: m["key"]):
-        total = total.merge(Counters.from_dict({k: v for k, v in m.items() if k not in MARKER_KEYS}))
-    return total
 
 
 @contextlib.contextmanager
@@ -319,14 +320,7 @@ def run_stage(
     """
     t0 = time.perf_counter()
     out_dir = absolute(out_dir)
-    stage.check()
-    partitions = stage.partitions(inputs)
-    if not partitions:
-        raise StageError(f"{stage.name}: no partitions to process in {inputs}")
-    keys = [p.key for p in partitions]
-    if len(set(keys)) != len(keys):
-        dup = sorted({k for k in keys if keys.count(k) > 1})[:3]
-        raise StageError(f"{stage.name}: duplicate partition keys {dup}")
+    partitions = _partitions(stage, inputs)
     fs = _fs(out_dir)
     _make_out_dir(fs, out_dir)
     with _lock(out_dir):
@@ -354,12 +348,15 @@ def run_stage(
         with _client(client, scheduler, workers, progress) as c:
             run = RunContext(out_dir, work_dir, c, keep_removed, progress)
             with PartitionProgress(stage.name, enabled=progress) as bar:
+                sink = MarkerSink(partitions, stage.marker_fields)
                 try:
-                    markers, failed = run_partitions(stage, partitions, run, retries=retries, on_done=bar.update)
+                    markers, failed = run_partitions(stage, partitions, run, retries=retries, on_done=bar.update,
+                                                     sink=sink)
                 except (OSError, RuntimeError, ValueError) as err:  # the global phase before the map failed
                     markers, failed = [], []
                     failed_phase = {"phase": "prepare", "error": _describe(err)}
-            total = merge_markers(markers)
+                    sink = MarkerSink(partitions, stage.marker_fields)
+            total = sink.fold.result()
             total.check(stage.name)
             if not failed and failed_phase is None:
                 try:
@@ -367,23 +364,9 @@ def run_stage(
                 except (OSError, RuntimeError, ValueError) as err:
                     failed_phase = {"phase": "finalize", "error": _describe(err),
                                     "traceback": "".join(traceback.format_exception(err))[-2000:]}
-        if failed:
-            total.error("partition_failed", len(failed))
-        stats: dict[str, Any] = {"stage": stage.name, **total.to_dict(with_kinds=False), **extra}
-        stats["writes_documents"] = stage.writes_documents  # the report's funnel shows the steps that do
-        stats["partitions"] = len(partitions)
-        stats["partitions_done"] = len(markers)
-        stats["partitions_failed"] = len(failed)
-        stats["failed_partitions"] = [{k: v for k, v in f.items() if k != "traceback"} for f in failed]
-        if reset:
-            stats["partitions_reset"] = reset
-        if failed_phase:
-            stats["failed_phase"] = {k: v for k, v in failed_phase.items() if k != "traceback"}
-        problem = _systematic_failure(stage, stats)
-        if problem:
-            stats["systematic_failure"] = problem
+        stats = _stats(stage, total, extra, len(partitions), markers, failed, failed_phase, reset)
+        problem = stats.get("systematic_failure")
         stats["seconds"] = round(time.perf_counter() - t0, 3)
-        stats["partition_seconds"] = round(sum(float(m.get("seconds", 0)) for m in markers), 3)
         try:
             write_json_atomic(stats, os.path.join(out_dir, "stats.json"))
             if failed or failed_phase:
@@ -393,6 +376,41 @@ def run_stage(
                 fs.touch(os.path.join(out_dir, "_SUCCESS"))
         except OSError as err:
             raise StageError(f"{stage.name}: could not write the results to {out_dir}: {_describe(err)}") from None
+    return stats
+
+
+def _partitions(stage: Stage, inputs: list[str]) -> list[Partition]:
+    """The step's checks, then its partitions: some, with distinct keys."""
+    stage.check()
+    partitions = stage.partitions(inputs)
+    if not partitions:
+        raise StageError(f"{stage.name}: no partitions to process in {inputs}")
+    seen: set[str] = set()
+    dup = sorted({p.key for p in partitions if p.key in seen or seen.add(p.key)})[:3]  # type: ignore[func-returns-value]
+    if dup:
+        raise StageError(f"{stage.name}: duplicate partition keys {dup}")
+    return partitions
+
+
+def _stats(stage: Stage, total: Counters, extra: dict[str, Any], n_partitions: int, markers: list[dict],
+           failed: list[dict[str, str]], failed_phase: dict[str, str] | None, reset: int) -> dict[str, Any]:
+    """The ``stats.json`` of a run (all but ``seconds``)."""
+    if failed:
+        total.error("partition_failed", len(failed))
+    stats: dict[str, Any] = {"stage": stage.name, **total.to_dict(with_kinds=False), **extra}
+    stats["writes_documents"] = stage.writes_documents  # the report's funnel shows the steps that do
+    stats["partitions"] = n_partitions
+    stats["partitions_done"] = len(markers)
+    stats["partitions_failed"] = len(failed)
+    stats["failed_partitions"] = [{k: v for k, v in f.items() if k != "traceback"} for f in failed]
+    if reset:
+        stats["partitions_reset"] = reset
+    if failed_phase:
+        stats["failed_phase"] = {k: v for k, v in failed_phase.items() if k != "traceback"}
+    problem = _systematic_failure(stage, stats)
+    if problem:
+        stats["systematic_failure"] = problem
+    stats["partition_seconds"] = round(sum(float(m.get("seconds", 0)) for m in markers), 3)
     return stats
 
 

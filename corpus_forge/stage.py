@@ -108,6 +108,9 @@ class Stage:
     #: reasons that mean "could not process" rather than "decided to drop"; if one of them takes every
     #: record the stage fails loudly instead of reporting success (see corpus_forge.health)
     error_reasons: ClassVar[frozenset[str]] = frozenset()
+    #: marker fields holding lists or dicts that :meth:`finalize` reads from ``markers`` (the runner keeps only
+    #: each marker's scalars otherwise: its counters are folded into ``counters`` as they arrive)
+    marker_fields: ClassVar[frozenset[str]] = frozenset()
 
     def __init__(self, config: StageConfig | None = None) -> None:
         self.config = config if config is not None else self.Config()

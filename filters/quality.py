@@ -95,6 +95,15 @@ class QualityConfig(StageConfig):
     max_chars: int = Field(20_000, gt=0, description="score only the first characters of long documents")
 
 
+#: scores are stored with 5 decimals: one bin per possible value, 0.00000 … 1.00000
+SCORE_BINS = 100_001
+
+
+def score_bin(scores: np.ndarray) -> np.ndarray:
+    """The bin of each stored score (monotonic: a higher bin always means a higher score)."""
+    return np.clip(np.rint(np.asarray(scores, dtype=np.float64) * (SCORE_BINS - 1)), 0, SCORE_BINS - 1).astype(np.int64)
+
+
 @register_filter("quality")
 class QualityClassifierFilter(DocumentFilter):
     """Score with the fastText classifier; reasons ``quality:below_threshold|not_top_fraction|pareto``."""
@@ -125,6 +134,17 @@ class QualityClassifierFilter(DocumentFilter):
         order = sorted(range(len(ids)), key=lambda i: (-float(scores[i]), str(ids[i])))
         last = order[n_keep - 1]
         return float(scores[last]), str(ids[last])
+
+    def cut_bin(self, histogram: np.ndarray) -> tuple[int, int] | None:
+        """Where the cut of :meth:`corpus_cut` falls, from the histogram of every score's :func:`score_bin`:
+        (bin, rank of the last kept document within that bin, from 1). None when nothing is kept."""
+        n_keep = round(self.config.fraction * int(histogram.sum()))
+        if n_keep == 0:
+            return None
+        from_top = np.cumsum(histogram[::-1])
+        i = int(np.searchsorted(from_top, n_keep))  # the first bin from the top where n_keep is reached
+        b = len(histogram) - 1 - i
+        return b, n_keep - int(from_top[i] - histogram[b])
 
     def apply_cut(self, table: pa.Table, cut: tuple[float, str] | None) -> FilterResult:
         """Keep rows ranked at or before ``cut`` by (-quality_score, id); the scores are already there."""

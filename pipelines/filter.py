@@ -30,6 +30,7 @@ from corpus_forge.schema import conform, with_reason
 from corpus_forge.stage import DocumentStage, Partition, PartitionResult, RunContext, read_partition
 from corpus_forge.stats import Counters
 from filters.base import build_filter
+from filters.quality import SCORE_BINS, score_bin
 
 # The FineWeb recipe (datatrove examples/fineweb.py, after URL filtering and extraction).
 FINEWEB_FILTERS: list[dict[str, Any]] = [
@@ -108,12 +109,24 @@ class FilterStage(DocumentStage):
         if k is None or run is None:
             return None
         scored_dir = os.path.join(run.work_dir, "scored")
-        futures = [run.client.submit(_score_partition, self, p, k, scored_dir, pure=False,
-                                     key=f"filter-score-{p.key}-{os.urandom(4).hex()}") for p in partitions]
-        results = run.client.gather(futures)
-        scores = np.concatenate([r[0] for r in results]) if results else np.zeros(0)
-        ids = [i for r in results for i in r[1]]
-        return CorpusCut(k, scored_dir, self.filters[k].corpus_cut(scores, ids), len(ids))
+        client, flt = run.client, self.filters[k]
+        hists = [client.submit(_score_partition, self, p, k, scored_dir, pure=False,
+                               key=f"filter-score-{p.key}-{os.urandom(4).hex()}") for p in partitions]
+        while len(hists) > 1:  # a tree of sums on the workers: the client gets one histogram
+            hists = [client.submit(_sum_histograms, *hists[i:i + HISTOGRAM_FAN_IN], pure=False)
+                     for i in range(0, len(hists), HISTOGRAM_FAN_IN)]
+        histogram = _sum_histograms(*client.gather(hists))
+        where = flt.cut_bin(histogram)
+        cut = None
+        if where is not None:  # only the cut bin's documents come to the client
+            members = client.gather([client.submit(_bin_members, scored_dir, p.key, where[0], pure=False)
+                                     for p in partitions])
+            scores = np.concatenate([m[0] for m in members])
+            ids = [i for m in members for i in m[1]]
+            order = sorted(range(len(ids)), key=lambda i: (-float(scores[i]), ids[i]))
+            last = order[where[1] - 1]
+            cut = float(scores[last]), ids[last]
+        return CorpusCut(k, scored_dir, cut, int(histogram.sum()))
 
     def process(self, part: Partition, ctx: CorpusCut | None = None) -> PartitionResult:
         if ctx is None:
@@ -248,17 +261,40 @@ class _ScoreOnly:
         return self.flt.score_table(table)
 
 
-def _score_partition(stage: FilterStage, part: Partition, k: int, scored_dir: str) -> tuple[np.ndarray, list[str]]:
-    """First pass of a corpus-level filter on one partition (saved, so a rerun does not redo it)."""
+def _score_partition(stage: FilterStage, part: Partition, k: int, scored_dir: str) -> tuple[np.ndarray, np.ndarray]:
+    """First pass of a corpus-level filter on one partition (saved, so a rerun does not redo it): the
+    (bins, counts) of its scores."""
     kept_path = os.path.join(scored_dir, f"{part.key}.kept.parquet")
     if not path_exists(kept_path):
         table = conform(read_partition(part))
         kept, removed, _ = stage._apply(table, [*stage.filters[:k], _ScoreOnly(stage.filters[k])])
         write_parquet_atomic(removed, os.path.join(scored_dir, f"{part.key}.removed.parquet"))
         write_parquet_atomic(kept, kept_path)  # last: marks the first pass of this partition done
-    t = read_parquet(kept_path, columns=["id", "quality_score"])
-    return t.column("quality_score").to_numpy(zero_copy_only=False).astype(np.float64), \
-        [str(i) for i in t.column("id").to_pylist()]
+    scores = read_parquet(kept_path, columns=["quality_score"]).column("quality_score")
+    return np.unique(score_bin(scores.to_numpy(zero_copy_only=False)), return_counts=True)
+
+
+HISTOGRAM_FAN_IN = 16
+
+
+def _sum_histograms(*parts: np.ndarray | tuple[np.ndarray, np.ndarray]) -> np.ndarray:
+    """One dense histogram (SCORE_BINS counts) of dense ones or (bins, counts) pairs."""
+    total = np.zeros(SCORE_BINS, dtype=np.int64)
+    for part in parts:
+        if isinstance(part, tuple):
+            np.add.at(total, part[0], part[1])
+        else:
+            total += part
+    return total
+
+
+def _bin_members(scored_dir: str, key: str, b: int) -> tuple[np.ndarray, list[str]]:
+    """The (scores, ids) of one scored partition's documents in score bin ``b``."""
+    t = read_parquet(os.path.join(scored_dir, f"{key}.kept.parquet"), columns=["id", "quality_score"])
+    scores = t.column("quality_score").to_numpy(zero_copy_only=False).astype(np.float64)
+    rows = np.flatnonzero(score_bin(scores) == b)
+    ids = t.column("id").to_pylist()
+    return scores[rows], [str(ids[i]) for i in rows]
 
 
 def _read_scored(scored_dir: str, key: str) -> tuple[pa.Table, pa.Table]:

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 from decontam_helpers import load_pages
+from s3_traffic import S3Traffic
 
 DATA = Path(__file__).parent / "data"
 
@@ -73,12 +74,26 @@ def s3_endpoint(dask_client):
         port = s.getsockname()[1]
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()
+    server._server.app = _TRAFFIC[0] = S3Traffic(server._server.app)  # counts requests (s3_traffic)
     env = {**S3_ENV, "AWS_ENDPOINT_URL": f"http://127.0.0.1:{port}"}
     _set_env(env)
     dask_client.run(_set_env, env)
     dask_client.run(_set_env, env, nanny=True)
     yield env["AWS_ENDPOINT_URL"]
     server.stop()
+
+
+_TRAFFIC: list = [None]
+
+
+@pytest.fixture
+def s3_traffic(s3_endpoint):
+    """The S3 server's request counts (reset for the test) and its throttling switch (see s3_traffic.py)."""
+    traffic = _TRAFFIC[0]
+    traffic.reset()
+    traffic.throttle(0)
+    yield traffic
+    traffic.throttle(0)
 
 
 @pytest.fixture

@@ -10,12 +10,15 @@ Lifecycle (one runner, :mod:`corpus_forge.runner`):
   global selection can need to the work folder (its candidates, and its smallest ``u`` up to
   ``sample_bytes``). Empty documents are removed as ``empty_text``; every other document is counted as kept
   (it was read; sampling is not removal);
-- finalize: held-out = candidates in order of ``h`` up to ``heldout_bytes`` (at most ``heldout_fraction`` of
-  the input); training = the other documents with the smallest ``u`` up to ``sample_bytes``: the same sample
-  for any partitioning or number of workers. Documents are chunked (``chunk_chars``), the trainer runs
-  (``trainer``: rustbpe, or HF ``tokenizers``), ``OUT/tokenizer.json`` and ``OUT/tokenizer.tiktoken`` are
-  exported (:mod:`tokenize_bpe.export`), and bytes per token are reported on the held-out documents and on
-  the fixed English evaluation text (``tokenize_bpe/data/``), and for ``--reference tokenizer.json`` too.
+- finalize: the sample files' small columns are read on the workers; held-out = candidates in order of ``h``
+  up to ``heldout_bytes`` (at most ``heldout_fraction`` of the input); training = the other documents with the
+  smallest ``u`` up to ``sample_bytes``: the same sample for any partitioning or number of workers. Documents
+  are chunked (``chunk_chars``), the trainer runs (``trainer``: rustbpe, or HF ``tokenizers``),
+  ``OUT/tokenizer.json`` and ``OUT/tokenizer.tiktoken`` are exported (:mod:`tokenize_bpe.export`), and bytes
+  per token are reported on the held-out documents and on the fixed English evaluation text
+  (``tokenize_bpe/data/``), and for ``--reference tokenizer.json`` too. Training, export and measuring run as
+  one task on a worker (:func:`train_on_sample`): the client holds a few numbers per sampled document, never
+  the text, so a laptop can drive a cluster's run.
 
 ``<|endoftext|>`` has id vocab_size - 1. Every byte is in the base vocabulary, so any text round-trips.
 """
@@ -135,7 +138,9 @@ class BpeStage(Stage):
         return [Partition(key=path_key(f), path=f) for f in text_files(inputs)]
 
     def prepare(self, partitions: list[Partition], run: RunContext) -> BpeContext:
-        total = max(1, sum(estimate_text_bytes(p.path) for p in partitions))
+        paths = [p.path for p in partitions]  # file footers and sizes, read on the workers in batches
+        total = max(1, sum(run.client.gather(run.client.map(
+            _estimate_many, [paths[i:i + READ_BATCH] for i in range(0, len(paths), READ_BATCH)], pure=False))))
         c = self.config
         # twice the expected share, so that estimation error rarely leaves the sample short
         return BpeContext(run.work_dir, train_rate=min(1.0, 2.0 * c.sample_bytes / total),
@@ -182,9 +187,11 @@ class BpeStage(Stage):
         keys = sorted(m["key"] for m in markers)
         return [os.path.join(run.work_dir, SAMPLES, f"{k}.parquet") for k in keys]
 
-    def _selected(self, files: list[str], heldout_limit: float) -> list[tuple[np.ndarray, np.ndarray]]:
-        """Per sample file: (train, held-out) masks of the global selection."""
-        tables = [read_parquet(f, columns=["u", "h", "candidate", "nbytes"]) for f in files]
+    def _selected(self, client: Any, files: list[str], heldout_limit: float) -> list[tuple[np.ndarray, np.ndarray]]:
+        """Per sample file: (train, held-out) masks of the global selection (the files' small columns are read
+        on the workers, in batches; the client holds one row per candidate, bounded by the sample)."""
+        batches = [files[i:i + READ_BATCH] for i in range(0, len(files), READ_BATCH)]
+        tables = [t for batch in client.gather(client.map(_sample_columns, batches, pure=False)) for t in batch]
         sizes = [t.num_rows for t in tables]
         col = {k: np.concatenate([t[k].to_numpy(zero_copy_only=False) for t in tables]) if tables else np.zeros(0)
                for k in ("u", "h", "candidate", "nbytes")}
@@ -193,60 +200,20 @@ class BpeStage(Stage):
         bounds = np.cumsum([0, *sizes])
         return [(train[a:b], held[a:b]) for a, b in pairwise(bounds)]
 
-    @staticmethod
-    def _texts(files: list[str], masks: list[np.ndarray]) -> Iterator[str]:
-        for f, m in zip(files, masks, strict=True):
-            if m.any():
-                yield from read_parquet(f, columns=["text"]).filter(pa.array(m))["text"].to_pylist()
-
     def finalize(self, run: RunContext, counters: Counters, markers: list[dict[str, Any]]) -> dict[str, Any]:
+        """Select the sample here, then train, export and measure in one task on a worker (a laptop can drive a
+        cluster's run: the client never holds the sample's text)."""
         c = self.config
         files = self._sample_files(run, markers)
         # never hold out more than heldout_fraction of the input (a small corpus keeps most of it for training)
         heldout_limit = min(c.heldout_bytes, c.heldout_fraction * float(counters.extra.get("text_bytes", 0)))
-        masks = self._selected(files, heldout_limit)
-        seen = {"documents": 0, "bytes": 0, "chunks": 0}
-
-        def training_texts() -> Iterator[str]:
-            for text in self._texts(files, [m[0] for m in masks]):
-                seen["documents"] += 1
-                seen["bytes"] += len(text.encode("utf-8"))
-                for piece in chunk_text(text, c.chunk_chars):
-                    seen["chunks"] += 1
-                    yield piece
-
+        masks = self._selected(run.client, files, heldout_limit)
         if not any(m[0].any() for m in masks):
             raise ValueError("bpe: no non-empty documents to train on")
-        pattern = resolve_pattern(c.pattern)
-        t0 = time.perf_counter()
-        ranks = train_ranks(training_texts(), c.vocab_size, pattern, c.trainer)
-        train_seconds = time.perf_counter() - t0
-        paths = export(ranks, pattern, run.out_dir)
-        heldout = list(self._texts(files, [m[1] for m in masks]))
-        eval_path = c.eval_text or EVAL_TEXT
-        eval_text = read_eval_text(eval_path)
-        enc = tiktoken_encoding(run.out_dir)
-        stats: dict[str, Any] = {
-            "vocab_size": len(ranks) + 1, "requested_vocab_size": c.vocab_size, "eot_id": len(ranks),
-            "eot_token": EOT, "pattern": pattern, "trainer": c.trainer,
-            "training_documents": seen["documents"], "training_bytes": seen["bytes"],
-            "training_chunks": seen["chunks"], "train_seconds": round(train_seconds, 3),
-            "train_mb_per_second": round(seen["bytes"] / 1e6 / max(train_seconds, 1e-9), 3),
-            "heldout_documents": len(heldout), "heldout_bytes": sum(len(t.encode("utf-8")) for t in heldout),
-            "eval_text": os.path.basename(eval_path),
-            "bytes_per_token": bytes_per_token(lambda ts: enc.encode_ordinary_batch(ts), heldout, eval_text),
-            **paths,
-        }
-        if c.reference:
-            from tokenizers import Tokenizer
-
-            ref = Tokenizer.from_file(local_file(c.reference))
-            stats["reference"] = {
-                "path": c.reference, "vocab_size": ref.get_vocab_size(),
-                "bytes_per_token": bytes_per_token(
-                    lambda ts: [e.ids for e in ref.encode_batch(ts, add_special_tokens=False)], heldout, eval_text),
-            }
-        return stats
+        keep = [i for i, (t, h) in enumerate(masks) if t.any() or h.any()]  # ship only files that give text
+        task = run.client.submit(train_on_sample, c, [files[i] for i in keep], [masks[i] for i in keep],
+                                 run.out_dir, key=f"bpe-train-{os.urandom(4).hex()}", pure=False)
+        return task.result()
 
     @staticmethod
     def print_report(stats: dict[str, Any]) -> None:
@@ -259,6 +226,69 @@ class BpeStage(Stage):
             rb = ref["bytes_per_token"]
             line += f"; reference {rb.get('heldout')} / {rb.get('eval_text')}"
         print(line)
+
+
+READ_BATCH = 64
+
+
+def _estimate_many(paths: list[str]) -> int:
+    return sum(estimate_text_bytes(p) for p in paths)
+
+
+def _sample_columns(files: list[str]) -> list[pa.Table]:
+    return [read_parquet(f, columns=["u", "h", "candidate", "nbytes"]) for f in files]
+
+
+def _texts(files: list[str], masks: list[np.ndarray]) -> Iterator[str]:
+    for f, m in zip(files, masks, strict=True):
+        if m.any():
+            yield from read_parquet(f, columns=["text"]).filter(pa.array(m))["text"].to_pylist()
+
+
+def train_on_sample(c: BpeConfig, files: list[str], masks: list[tuple[np.ndarray, np.ndarray]],
+                    out_dir: str) -> dict[str, Any]:
+    """Train on the selected documents, export ``out_dir/tokenizer.{json,tiktoken}``, measure bytes per token;
+    return the ``stats.json`` keys. Runs as one task on a worker."""
+    seen = {"documents": 0, "bytes": 0, "chunks": 0}
+
+    def training_texts() -> Iterator[str]:
+        for text in _texts(files, [m[0] for m in masks]):
+            seen["documents"] += 1
+            seen["bytes"] += len(text.encode("utf-8"))
+            for piece in chunk_text(text, c.chunk_chars):
+                seen["chunks"] += 1
+                yield piece
+
+    pattern = resolve_pattern(c.pattern)
+    t0 = time.perf_counter()
+    ranks = train_ranks(training_texts(), c.vocab_size, pattern, c.trainer)
+    train_seconds = time.perf_counter() - t0
+    paths = export(ranks, pattern, out_dir)
+    heldout = list(_texts(files, [m[1] for m in masks]))
+    eval_path = c.eval_text or EVAL_TEXT
+    eval_text = read_eval_text(eval_path)
+    enc = tiktoken_encoding(out_dir)
+    stats: dict[str, Any] = {
+        "vocab_size": len(ranks) + 1, "requested_vocab_size": c.vocab_size, "eot_id": len(ranks),
+        "eot_token": EOT, "pattern": pattern, "trainer": c.trainer,
+        "training_documents": seen["documents"], "training_bytes": seen["bytes"],
+        "training_chunks": seen["chunks"], "train_seconds": round(train_seconds, 3),
+        "train_mb_per_second": round(seen["bytes"] / 1e6 / max(train_seconds, 1e-9), 3),
+        "heldout_documents": len(heldout), "heldout_bytes": sum(len(t.encode("utf-8")) for t in heldout),
+        "eval_text": os.path.basename(eval_path),
+        "bytes_per_token": bytes_per_token(lambda ts: enc.encode_ordinary_batch(ts), heldout, eval_text),
+        **paths,
+    }
+    if c.reference:
+        from tokenizers import Tokenizer
+
+        ref = Tokenizer.from_file(local_file(c.reference))
+        stats["reference"] = {
+            "path": c.reference, "vocab_size": ref.get_vocab_size(),
+            "bytes_per_token": bytes_per_token(
+                lambda ts: [e.ids for e in ref.encode_batch(ts, add_special_tokens=False)], heldout, eval_text),
+        }
+    return stats
 
 
 def bytes_per_token(encode: Any, heldout: list[str], eval_text: str) -> dict[str, float | None]:

@@ -104,6 +104,7 @@ class AblateStage(Stage):
     help = "train one model per (mix, seed) at equal tokens; results.csv/md, loss.png, bpb.png"
     report_section = staticmethod(ablate_report.section)  # its part of report.html
     writes_documents = False
+    marker_fields = frozenset({"runs"})  # finalize reads each run's summary from its marker
     inputs_metavar = "ABLATION"
     inputs_help = "an ablation YAML (its keys are this step's options), or pack output dirs (every mix in them)"
     config: AblateConfig

@@ -63,6 +63,7 @@ class SearchStage(Stage):
     Config = SearchConfig
     help = "search source weights with small proxy runs (RegMix), then verify against natural and equal"
     writes_documents = False
+    marker_fields = frozenset({"proxies"})  # finalize reads each proxy's row from its marker
     inputs_metavar = "SEARCH"
     inputs_help = "a search YAML (its keys are this step's options)"
     config: SearchConfig
