@@ -4,13 +4,12 @@ checked without a cluster, and the example's run path against a real loopback sc
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
+from net_helpers import loopback_cluster
 
 from corpus_forge.cluster_backends import WorkerShape, kubernetes_spec, slurm_cluster
 
@@ -58,52 +57,18 @@ def test_the_example_prints_the_job_script_without_starting_jobs():
     assert "#SBATCH --mem=4G" in r.stdout and "--memory-limit 4.00GiB" in r.stdout
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
 
 def test_the_example_runs_a_recipe_on_a_loopback_scheduler(tmp_path):
     """``dask scheduler`` + one ``dask worker --nthreads 1 --memory-limit`` on 127.0.0.1, as a user starts them;
     the example's run path (run_recipe_on) against it."""
-    from distributed import Client
-
     recipe = tmp_path / "recipe.yaml"
     recipe.write_text(f"name: tiny\ninputs: [{ROOT / 'samples' / 'sample-00000.warc.gz'}]\nstages:\n"
                       "  - extract: {time_limit: 5}\n  - filter: {filters: [{type: gopher_quality}]}\n")
-    port = _free_port()
-    addr = f"tcp://127.0.0.1:{port}"
     env = {k: v for k, v in os.environ.items() if k != "DASK_SCHEDULER_ADDRESS"}
-    log = open(tmp_path / "cluster.log", "wb")  # closed below
-    procs = [subprocess.Popen([str(BIN / "dask"), "scheduler", "--host", "127.0.0.1", "--port", str(port),
-                               "--dashboard-address", "127.0.0.1:0"], stdout=log, stderr=log, env=env)]
-    procs.append(subprocess.Popen([str(BIN / "dask"), "worker", addr, "--host", "127.0.0.1", "--nthreads", "1",
-                                   "--memory-limit", "2GiB", "--no-dashboard", "--local-directory",
-                                   str(tmp_path / "w")], stdout=log, stderr=log, env=env))
-    try:
-        deadline = time.monotonic() + 90
-        while True:
-            try:
-                with Client(addr, timeout=5) as c:
-                    if c.scheduler_info()["workers"]:
-                        break
-            except OSError:
-                pass
-            assert time.monotonic() < deadline, (tmp_path / "cluster.log").read_text()[-2000:]
-            time.sleep(0.5)
+    with loopback_cluster(tmp_path, workers=1, nthreads=1, worker_args=("--memory-limit", "2GiB")) as addr:
         r = subprocess.run([sys.executable, str(EXAMPLE), str(recipe), "--out", str(tmp_path / "run"),
                             "--backend", "address", "--scheduler", addr], capture_output=True, text=True,
                            timeout=600, cwd=ROOT, env=env)
         assert r.returncode == 0, r.stderr[-3000:]
         assert (tmp_path / "run" / "01-extract" / "_SUCCESS").exists()
         assert (tmp_path / "run" / "02-filter" / "_SUCCESS").exists()
-    finally:
-        for p in procs[::-1]:
-            p.terminate()
-        for p in procs:
-            try:
-                p.wait(30)
-            except subprocess.TimeoutExpired:
-                p.kill()
-        log.close()

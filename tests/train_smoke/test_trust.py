@@ -5,9 +5,6 @@ encodes as pack does, MFU comes from an exact table, and mixes are ranked on the
 from __future__ import annotations
 
 import csv
-import os
-import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -15,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from net_helpers import free_port
+from net_helpers import loopback_cluster
 
 from corpus_forge.cli import main as cli_main
 from corpus_forge.config import ConfigError, validate
@@ -27,8 +24,6 @@ from train_smoke.config import TrainConfig
 from train_smoke.evaluate import EVAL_DIR, load_tokenizer, read_text
 from train_smoke.model import GPT, config_for, peak_flops
 from train_smoke.pretrain import train
-
-BIN = Path(sys.executable).parent
 
 
 @pytest.fixture(scope="module")
@@ -86,31 +81,8 @@ def two_thread_worker(tmp_path):
     """`dask scheduler` and one `dask worker --nthreads 2` on 127.0.0.1 (the README's plain cluster recipe)."""
     from distributed import Client
 
-    addr = f"tcp://127.0.0.1:{free_port()}"
-    env = {k: v for k, v in os.environ.items() if k != "DASK_SCHEDULER_ADDRESS"}
-    procs = [subprocess.Popen([str(BIN / "dask"), "scheduler", "--host", "127.0.0.1", "--port", addr.rsplit(":")[-1],
-                               "--dashboard-address", f"127.0.0.1:{free_port()}"], env=env,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)]
-    procs.append(subprocess.Popen([str(BIN / "dask"), "worker", addr, "--host", "127.0.0.1", "--nthreads", "2",
-                                   "--no-dashboard", "--local-directory", str(tmp_path / "w")], env=env,
-                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
-    try:
-        deadline = time.monotonic() + 90
-        while True:
-            try:
-                with Client(addr, timeout=5) as c:
-                    if len(c.scheduler_info()["workers"]) == 1:
-                        break
-            except OSError:
-                pass
-            assert time.monotonic() < deadline and all(p.poll() is None for p in procs), "cluster did not start"
-            time.sleep(0.5)
-        with Client(addr) as client:
-            yield client
-    finally:
-        for p in procs[::-1]:
-            p.terminate()
-            p.wait(30)
+    with loopback_cluster(tmp_path, workers=1, nthreads=2) as addr, Client(addr) as client:
+        yield client
 
 
 DETERMINED = ("mix", "seed", "bpb_mean", "bpb_book_head", "val_bpb", "val_loss", "tokens_seen", "window_tokens",
