@@ -35,13 +35,19 @@ EXTRACT_RUNS = {  # name -> (inputs, options)
 DEDUP_RUNS = {"default": {}, "distributed-components": {"components_in_memory_max": 0}, "no-verify": {"verify": False}}
 
 
+def _where(value: Any) -> str:
+    """A column value, with this checkout's path left out (``warc_file`` is absolute: the same documents
+    from another clone must give the same digest)."""
+    return str(value).replace(str(ROOT) + "/", "")
+
+
 def _sha(text: str | None) -> str:
     return hashlib.sha256((text or "").encode()).hexdigest()[:16]
 
 
 def digest(kept: pa.Table, removed: pa.Table, columns: tuple[str, ...]) -> dict[str, Any]:
     """Counts and order-free digests of a run's kept and removed documents."""
-    k_lines = sorted("\t".join([r["id"], _sha(r["text"]), *(str(r.get(c)) for c in columns)])
+    k_lines = sorted("\t".join([r["id"], _sha(r["text"]), *(_where(r.get(c)) for c in columns)])
                      for r in kept.to_pylist())
     r_lines = sorted(f"{r['id']}\t{r['reason']}" for r in removed.select(["id", "reason"]).to_pylist())
     reasons: dict[str, int] = {}
