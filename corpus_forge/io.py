@@ -18,6 +18,8 @@ import fsspec
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from corpus_forge.http_retry import configure_http_retries, surfaced
+
 CC_PREFIX = "https://data.commoncrawl.org/"
 TMP_PREFIX = ".tmp-"
 PARQUET_OPTIONS: dict[str, Any] = {"compression": "zstd", "compression_level": 3}
@@ -38,6 +40,7 @@ def configure_s3_retries() -> None:
 
 
 configure_s3_retries()
+configure_http_retries()  # http(s):// reads retry throttling with backoff (corpus_forge/http_retry.py)
 
 
 class InputError(ValueError):
@@ -101,21 +104,26 @@ def expand_inputs(inputs: list[str], prefix: str = CC_PREFIX) -> list[str]:
     Common Crawl host by default; a local mirror works too).
     """
     out: list[str] = []
-    for item in inputs:
-        if item.endswith((".paths", ".paths.gz")):
-            out.extend(_read_listing(item, prefix))
-            continue
-        fs, paths = matches(item)
-        for p in paths:
-            if fs.isdir(p):
-                found = sorted(x for x in fs.find(p) if not os.path.basename(x).startswith((".", "_")))
-                out.extend(_full(fs, x, item) for x in found)
-            elif fs.exists(p):
-                out.append(_full(fs, p, item))
-            else:
-                raise InputError(f"input not found: {item!r}")
+    with surfaced(InputError):  # a URL still throttled after the retries: one line naming it
+        for item in inputs:
+            _expand_one(item, prefix, out)
     seen: set[str] = set()
     return [p for p in out if not (p in seen or seen.add(p))]
+
+
+def _expand_one(item: str, prefix: str, out: list[str]) -> None:
+    if item.endswith((".paths", ".paths.gz")):
+        out.extend(_read_listing(item, prefix))
+        return
+    fs, paths = matches(item)
+    for p in paths:
+        if fs.isdir(p):
+            found = sorted(x for x in fs.find(p) if not os.path.basename(x).startswith((".", "_")))
+            out.extend(_full(fs, x, item) for x in found)
+        elif fs.exists(p):
+            out.append(_full(fs, p, item))
+        else:
+            raise InputError(f"input not found: {item!r}")
 
 
 def stage_output_files(inputs: list[str]) -> list[str]:
@@ -157,6 +165,14 @@ def path_key(path: str, label: str | None = None, limit: int = 60) -> str:
     base = label if label is not None else os.path.basename(path.split("?")[0])
     digest = hashlib.sha1(path.encode("utf-8", "surrogatepass")).hexdigest()[:10]
     return f"{safe_key(base, limit)}-{digest}"
+
+
+@contextlib.contextmanager
+def open_binary(path: str | os.PathLike) -> Iterator[Any]:
+    """``fsspec.open(path, "rb")``, where an ``http(s)://`` read still throttled after its retries raises
+    :class:`~corpus_forge.http_retry.RetriesExhausted` naming the URL (fsspec would say "file not found")."""
+    with surfaced(), fsspec.open(str(path), "rb") as f:
+        yield f
 
 
 def read_parquet(path: str, start: int = 0, end: int | None = None, columns: list[str] | None = None) -> pa.Table:

@@ -40,13 +40,12 @@ import sys
 import zlib
 from typing import Any, BinaryIO
 
-import fsspec
 import pyarrow as pa
 from pydantic import Field
 
 from corpus_forge.cache import cached
 from corpus_forge.health import ErrorShareConfig
-from corpus_forge.io import CC_PREFIX, compression_of, expand_inputs, is_url, path_key, url_to_fs
+from corpus_forge.io import CC_PREFIX, compression_of, expand_inputs, is_url, open_binary, path_key, url_to_fs
 from corpus_forge.schema import stable_id, with_reason
 from corpus_forge.stage import Partition, PartitionResult, Stage
 from corpus_forge.timeout import TimeLimitExceeded, call_with_time_limit
@@ -283,7 +282,7 @@ class ExtractStage(Stage):
 
     # ---- one partition ----------------------------------------------------------------------
     def process(self, part: Partition, ctx: Any = None) -> PartitionResult:
-        with fsspec.open(part.path, "rb") as raw:
+        with open_binary(part.path) as raw:
             f: BinaryIO = raw
             size = f.seek(0, 2)
             f.seek(0)
