@@ -167,9 +167,10 @@ class ExtractStage(Stage):
         http URL) is one task."""
         files = expand_inputs(inputs, prefix=self.config.prefix)
         parts: list[Partition] = []
+        folders: dict[Any, dict[str, Any]] = {}  # each folder's listing read once, not once per file in it
         for path in files:
             base = path_key(path)  # from the file, never its position in the list
-            for start, end in nominal_ranges(listed_size(path), self.config.split_bytes):
+            for start, end in nominal_ranges(listed_size(path, folders), self.config.split_bytes):
                 parts.append(Partition(key=f"{base}-{start:012d}", path=path, start=start, end=end))
         return parts
 
@@ -389,21 +390,28 @@ def _removed_table(removed: list[dict[str, Any]]) -> pa.Table:
     return with_reason(rem, [r["reason"] for r in removed])
 
 
-def listed_size(path: str) -> int | None:
+def listed_size(path: str, folders: dict[Any, dict[str, Any]] | None = None) -> int | None:
     """A file's size without a request of its own: a local stat, or the entry its folder's listing cached
-    (globs and folders are listed when the inputs are expanded); None when neither knows it."""
+    (globs and folders are listed when the inputs are expanded); None when neither knows it. ``folders`` keeps
+    each folder's ``{name: size}`` between calls, so sizing every file of a folder scans its listing once."""
     fs, p = url_to_fs(path)
     if not is_url(path) or path.startswith("file://"):
         try:
             return int(os.path.getsize(p))
         except OSError:
             return None  # the task names the problem
-    try:
-        entries = fs._ls_from_cache(p.rsplit("/", 1)[0]) or []
-    except Exception:  # a filesystem without a listing cache
-        return None
-    sizes = [e.get("size") for e in entries if isinstance(e, dict) and e.get("name", "").rstrip("/") == p]
-    return int(sizes[0]) if sizes and sizes[0] is not None else None
+    folder = (type(fs), p.rsplit("/", 1)[0])
+    sizes = folders.get(folder) if folders is not None else None
+    if sizes is None:
+        try:
+            entries = fs._ls_from_cache(folder[1]) or []
+        except Exception:  # a filesystem without a listing cache
+            entries = []
+        sizes = {e.get("name", "").rstrip("/"): e.get("size") for e in entries if isinstance(e, dict)}
+        if folders is not None:
+            folders[folder] = sizes
+    size = sizes.get(p)
+    return int(size) if size is not None else None
 
 
 def _is_arc(f: BinaryIO, head: bytes, kind: str | None) -> bool:

@@ -53,7 +53,7 @@ def test_ranges_give_the_documents_and_counts_of_the_whole_file(data_dir, name, 
 def test_a_file_of_unknown_size_is_one_task(data_dir, monkeypatch):
     import pipelines.extract as extract
 
-    monkeypatch.setattr(extract, "listed_size", lambda path: None)  # as for a *.paths line or an http URL
+    monkeypatch.setattr(extract, "listed_size", lambda path, folders=None: None)  # as for a *.paths line, a URL
     parts = ExtractStage(ExtractConfig(split_bytes=30_000)).partitions([str(data_dir / "warc" / "warcfile.warc.gz")])
     assert [(p.start, p.end) for p in parts] == [(0, None)]
 
@@ -70,3 +70,34 @@ def test_object_store_sizes_come_from_the_listing(data_dir, s3_bucket, monkeypat
     monkeypatch.setattr(type(fs), "info", no_request)
     parts = ExtractStage(ExtractConfig(split_bytes=30_000)).partitions([f"{s3_bucket}/crawl/*.warc.gz"])
     assert [(p.start, p.end) for p in parts][:2] == [(0, 30_000), (30_000, 60_000)] and len(parts) == 5
+
+
+def test_planning_reads_each_folders_listing_once_not_once_per_file(s3_bucket, monkeypatch):
+    """90,000 WARCs in one prefix: each file's size comes from a {name: size} map built once per folder, not
+    from a scan of the folder's whole cached listing per file (90k x 90k comparisons)."""
+    import math
+
+    import pipelines.extract as extract
+
+    fs = fsspec.filesystem("s3")
+    sizes = {f"{s3_bucket}/{d}/f{k:03d}.warc.gz": 500 * k + 7 * (d == "b") for d in "ab" for k in range(1, 31)}
+    fs.pipe({path: b"w" * n for path, n in sizes.items()})
+    fs.invalidate_cache()
+    files = extract.expand_inputs([f"{s3_bucket}/a/*.warc.gz", f"{s3_bucket}/b/*.warc.gz"])
+    assert len(files) == 60
+    monkeypatch.setattr(extract, "expand_inputs", lambda inputs, prefix: files)  # the listings are cached now
+    lookups = []
+    real = type(fs)._ls_from_cache
+
+    def counted(self, path):
+        lookups.append(path)
+        return real(self, path)
+
+    monkeypatch.setattr(type(fs), "_ls_from_cache", counted)
+    parts = ExtractStage(ExtractConfig(split_bytes=1_000)).partitions(["planned above"])
+    assert sorted(lookups) == [f"{s3_bucket[5:]}/a", f"{s3_bucket[5:]}/b"]  # once per folder
+    # and the sizes are each file's own: ceil(size / split_bytes) ranges per file
+    assert len(parts) == sum(math.ceil(n / 1_000) for n in sizes.values())
+    folders: dict = {}
+    assert {p: extract.listed_size(p, folders) for p in files} == sizes
+    assert extract.listed_size(f"{s3_bucket}/a/missing.warc.gz", folders) is None  # no listing knows it
