@@ -17,13 +17,16 @@ lines. Columns added: ``decontam_benchmarks`` (benchmarks matched, empty list wh
 ``decontam_excised_chars`` and, with a reference, ``wikipedia_overlap``. ``stats.json`` →
 ``contamination`` reports per benchmark the test items found and the documents touched.
 
-The n-gram index is built once on the client (``prepare``) and broadcast to every worker.
+The n-gram index is built once on the client (``prepare``) and broadcast to every worker. The Wikipedia
+reference is memory-mapped from a saved set (a ``wikiref`` folder; dumps given here are built on the client
+once and saved under ``OUT/_work``): one copy per node in the page cache, a path in the broadcast context.
 """
 
 from __future__ import annotations
 
 import argparse
 import itertools
+import os
 from dataclasses import dataclass, replace
 from typing import Any, Literal
 
@@ -50,6 +53,7 @@ OVERLAP_COLUMN = "wikipedia_overlap"
 WIKI_URL = "wikipedia_url"
 WIKI_OVERLAP = "wikipedia_overlap"
 EXAMPLES_PER_PARTITION = 3
+REFERENCE_WORK_FILE = "wikipedia-reference.npy"  # a reference built in prepare, under OUT/_work
 
 
 class DecontaminateConfig(StageConfig):
@@ -190,9 +194,14 @@ class DecontaminateStage(DocumentStage):
         return self.config.max_ngram_docs is None  # the counting pass looks at every partition
 
     def prepare(self, partitions: list[Partition], run: RunContext | None = None) -> DecontamContext:
-        """The context; with ``max_ngram_docs``, without the n-grams found in more input documents than that
-        (a counting pass over every partition, on the run's client; in this process without a run)."""
+        """The context (its Wikipedia reference memory-mapped from a saved set); with ``max_ngram_docs``, without
+        the n-grams found in more input documents than that (a counting pass over every partition, on the run's
+        client; in this process without a run)."""
         ctx = self.build_context()
+        if run is not None and ctx.reference is not None and ctx.reference.path is None:
+            # built here from dumps or several sets: saved once, so that each worker maps it (a broadcast
+            # context then carries its path, not its keys)
+            ctx = replace(ctx, reference=ctx.reference.saved(os.path.join(run.work_dir, REFERENCE_WORK_FILE)))
         if self.config.max_ngram_docs is not None and len(ctx.index):
             counts = count_ngram_documents(ctx.index, partitions, run.client if run is not None else None).counts
             ctx = replace(ctx, index=ctx.index.without(np.flatnonzero(counts > self.config.max_ngram_docs)))
