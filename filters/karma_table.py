@@ -36,6 +36,53 @@ TABLE_SCHEMA = pa.schema([("url", pa.string()), ("karma", pa.int64()), ("posts",
 _SLICE = 1 << 16  # URLs hashed per slice (bounds the Python ints alive at once)
 
 
+_WORDS = 3  # 8-byte words from the end of a URL that the bucket hash reads (where URLs of one site differ)
+_ONES = np.uint64(0xFFFFFFFFFFFFFFFF)
+
+
+def url_buckets(urls: pa.Array | pa.ChunkedArray, n: int) -> np.ndarray:
+    """A bucket in ``[0, n)`` per URL from a hash of its length and last ``8 * _WORDS`` bytes (vectorized,
+    one gather per 8-byte word; the same in every process, unlike Python's ``hash``), so the rows of one
+    URL land in the same bucket in every partial. Only the spread matters: equal URLs always meet."""
+    arr = urls.combine_chunks() if isinstance(urls, pa.ChunkedArray) else urls
+    if n <= 1 or len(arr) == 0:
+        return np.zeros(len(arr), dtype=np.int64)
+    arr = arr.cast(pa.large_string())
+    off = np.frombuffer(arr.buffers()[1], dtype=np.int64)[arr.offset : arr.offset + len(arr) + 1]
+    raw = arr.buffers()[2]
+    pad = 8 * _WORDS  # zero bytes before the data, so that every word read lies inside the buffer
+    data = np.zeros(pad + (raw.size if raw is not None else 0), np.uint8)
+    if raw is not None and raw.size:
+        data[pad:] = np.frombuffer(raw, np.uint8)
+    # word[i] = data[i : i + 8] as a little-endian uint64: an overlapping, unaligned view (no copy)
+    word = np.ndarray((len(data) - 7,), "<u8", data, 0, (1,))
+    ends = off[1:] + pad
+    length = off[1:] - off[:-1]
+    h = length.astype(np.uint64) * np.uint64(0x9E3779B97F4A7C15)
+    for j in range(1, _WORDS + 1):
+        w = word[ends - 8 * j]
+        inside = np.clip(length - 8 * (j - 1), 0, 8).astype(np.uint64)  # how many of its bytes are the URL's
+        # those are its top bytes: keep them, zero the bytes of the URLs before
+        mask = np.where(inside == 8, _ONES, ~(_ONES >> (inside * np.uint64(8))))
+        h = (h ^ (w & mask) ^ np.uint64(j)) * np.uint64(0xBF58476D1CE4E5B9)
+        h ^= h >> np.uint64(31)
+    return ((h >> np.uint64(17)) % np.uint64(n)).astype(np.int64)
+
+
+def url_bucket(key: str, n: int) -> int:
+    """:func:`url_buckets` of one key, in Python integers (a single lookup without Arrow's per-call cost)."""
+    if n <= 1:
+        return 0
+    u = key.encode()
+    mask = (1 << 64) - 1
+    h = (len(u) * 0x9E3779B97F4A7C15) & mask
+    for j in range(1, _WORDS + 1):
+        word = u[max(0, len(u) - 8 * j) : max(0, len(u) - 8 * (j - 1))].rjust(8, b"\0")  # bytes before: zero
+        h = ((h ^ int.from_bytes(word, "little") ^ j) * 0xBF58476D1CE4E5B9) & mask
+        h ^= h >> 31
+    return (h >> 17) % n
+
+
 def url_hashes(urls: pa.Array | pa.ChunkedArray) -> np.ndarray:
     """xxh3-64 of each URL key's UTF-8 bytes (uint64), read from Arrow's offsets and data buffers: no Python
     ``str`` per URL, memory O(slice) beyond the output. Null keys hash as empty."""
@@ -87,13 +134,15 @@ def index_paths(part_file: str, digest: str) -> tuple[str, str]:
     return f"{stem}.{digest}.hash.npy", f"{stem}.{digest}.karma.npy"
 
 
-def write_index(part_file: str, hashes: np.ndarray, karma: np.ndarray) -> dict[str, object]:
-    """Save a part's index beside it; returns the ``index`` entry for the part's metadata (written after)."""
+def write_index(part_file: str, hashes: np.ndarray, karma: np.ndarray, bucket: int = 0,
+                buckets: int = 1) -> dict[str, object]:
+    """Save a part's index beside it; returns the ``index`` entry for the part's metadata (written after): the
+    digest, the rows, and which of the build's :func:`url_buckets` the part holds (lookups go to that part)."""
     digest = index_digest(hashes, karma)
     hp, kp = index_paths(part_file, digest)
     save_npy(hp, hashes.astype("<u8", copy=False))
     save_npy(kp, karma.astype("<i8", copy=False))
-    return {"hash": "xxh3_64", "digest": digest, "rows": len(hashes)}
+    return {"hash": "xxh3_64", "digest": digest, "rows": len(hashes), "bucket": bucket, "buckets": buckets}
 
 
 def _read_meta(file: str) -> dict:
@@ -174,9 +223,11 @@ class KarmaTable:
     probability m²/2^65 (5·10^-5 at 45M), which would give one of them the other's karma.
     """
 
-    def __init__(self, parts: list[tuple[np.ndarray, np.ndarray]], min_karma: int | None = None) -> None:
-        self.parts = [(h, k) for h, k in parts if len(h)]
+    def __init__(self, parts: list[tuple[np.ndarray, np.ndarray]], min_karma: int | None = None,
+                 routed: bool = False) -> None:
+        self.parts = parts
         self.min_karma = min_karma
+        self.routed = routed  # part i holds url_buckets(key, len(parts)) == i: a key is looked up in one part
 
     def __len__(self) -> int:
         return sum(len(h) for h, _ in self.parts)
@@ -185,31 +236,47 @@ class KarmaTable:
     def load(cls, path: str) -> KarmaTable:
         """Open a table written by ``karma build``: ``TABLE_DIR`` (all its ``karma-part-*.parquet``) or one
         Parquet file of that schema."""
-        parts, min_karma = [], None
-        for i, file in enumerate(table_files(path)):
-            arrays, meta = open_part(file)
-            parts.append(arrays)
-            if i == 0:
-                min_karma = meta.get("min_karma")
-        return cls(parts, min_karma)
+        files = table_files(path)
+        opened = [open_part(f) for f in files]
+        buckets = [((m.get("index") or {}).get("bucket"), (m.get("index") or {}).get("buckets")) for _, m in opened]
+        routed = buckets == [(i, len(files)) for i in range(len(files))]
+        return cls([a for a, _ in opened], opened[0][1].get("min_karma"), routed)
 
     def lookup_keys(self, keys: list[str | None]) -> np.ndarray:
         """Karma per normalized key; -1 where the key is missing (None) or not in the table."""
         out = np.full(len(keys), -1, dtype=np.int64)
         idx = np.array([i for i, k in enumerate(keys) if k is not None], dtype=np.int64)
-        if not len(idx) or not self.parts:
+        if not len(idx) or not len(self):
             return out
-        h = key_hashes([keys[i] for i in idx])
-        for hashes, karma in self.parts:
-            pos = np.minimum(np.searchsorted(hashes, h), len(hashes) - 1)
-            hit = hashes[pos] == h
-            out[idx[hit]] = karma[pos[hit]]
+        present = [keys[i] for i in idx]
+        h = key_hashes(present)
+        if self.routed:  # each key to its bucket's part only
+            bucket = url_buckets(pa.array(present, pa.string()), len(self.parts))
+            order = np.argsort(bucket, kind="stable")
+            used, starts = np.unique(bucket[order], return_index=True)
+            groups = zip(used.tolist(), np.split(order, starts[1:]), strict=True)
+        else:
+            groups = ((b, slice(None)) for b in range(len(self.parts)))
+        for b, mine in groups:
+            hashes, karma = self.parts[b]
+            if not len(hashes):
+                continue
+            pos = np.minimum(np.searchsorted(hashes, h[mine]), len(hashes) - 1)
+            hit = hashes[pos] == h[mine]
+            out[idx[mine][hit]] = karma[pos[hit]]
         return out
 
     def get(self, key: str | None) -> int | None:
         """Karma of one normalized key, or None."""
-        k = int(self.lookup_keys([key])[0])
-        return None if k < 0 else k
+        if key is None or not self.parts:
+            return None
+        h = np.uint64(key_hashes([key])[0])
+        parts = [self.parts[url_bucket(key, len(self.parts))]] if self.routed else self.parts
+        for hashes, karma in parts:
+            i = int(np.searchsorted(hashes, h))
+            if i < len(hashes) and hashes[i] == h:
+                return int(karma[i])
+        return None
 
 
 def part_name(bucket: int) -> str:

@@ -83,18 +83,18 @@ os.environ.setdefault("ACERO_ALIGNMENT_HANDLING", "reallocate")
 
 
 def write_bucket(partial: Partial, out_dir: str, config: KarmaBuildConfig, part: int,
-                 keep_removed: bool = False) -> tuple[Counters, int, int]:
+                 keep_removed: bool = False, buckets: int = 1) -> tuple[Counters, int, int]:
     """Write one hash bucket of the table, ``karma-part-PPPPP.parquet``: the bucket's URLs with ``karma >=
     min_karma``, sorted by URL, with the options in the schema metadata; with ``keep_removed`` also the rest as
     ``removed/part-PPPPP.parquet`` (reason ``low_karma``); the part's lookup index beside it
-    (:func:`filters.karma_table.write_index`). Returns the counters, distinct URLs and URLs kept.
-    Runs on a worker."""
+    (:func:`filters.karma_table.write_index`; ``part`` of ``buckets``). Returns the counters, distinct URLs and
+    URLs kept. Runs on a worker."""
     partial = partial.aggregated(config.aggregate)
     meta = {"min_karma": config.min_karma, "aggregate": config.aggregate, "config": config.model_dump(mode="json")}
     table, below = karma_tables(partial, config.min_karma, config.top_subreddits, meta)
     path = os.path.join(out_dir, part_name(part))
     # the lookup index first, then the part that names it (a part never names a missing index)
-    meta["index"] = write_index(path, *sorted_index(table["url"], table["karma"].to_numpy()))
+    meta["index"] = write_index(path, *sorted_index(table["url"], table["karma"].to_numpy()), part, buckets)
     write_parquet_atomic(table.replace_schema_metadata({META_KEY: json.dumps(meta).encode()}), path)
     if keep_removed:
         below = below.set_column(below.schema.get_field_index("first_seen"), "first_seen",
@@ -208,7 +208,7 @@ class KarmaBuildStage(Stage):
             while len(level) > 1:  # tree reduction per bucket, fan-in 8
                 level = [client.submit(merge_partials, level[i : i + 8], cfg.aggregate, pure=False)
                          for i in range(0, len(level), 8)]
-            writes.append(client.submit(write_bucket, level[0], run.out_dir, cfg, b, run.keep_removed, pure=False))
+            writes.append(client.submit(write_bucket, level[0], run.out_dir, cfg, b, run.keep_removed, n, pure=False))
         results = client.gather(writes)
         return table_stats(counters, sum(r[1] for r in results), sum(r[2] for r in results), cfg,
                            os.path.join(run.out_dir, PART_GLOB))

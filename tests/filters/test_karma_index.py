@@ -80,6 +80,7 @@ def test_the_index_is_memory_mapped_and_the_parquet_rows_are_not_read(table_dir:
     monkeypatch.setattr(pq.ParquetFile, "iter_batches", refuse)
     table = kt.load_karma_table(str(table_dir))
     assert len(table) == 833 and table.min_karma == 3 and len(table.parts) == 2
+    assert table.routed  # part i holds bucket i of 2: each key is looked up in its one part
     for hashes, karma in table.parts:
         assert isinstance(hashes, np.memmap) and isinstance(karma, np.memmap)
         assert Path(hashes.filename).parent == table_dir and hashes.filename.endswith(".hash.npy")
@@ -106,6 +107,7 @@ def test_a_table_of_an_older_build_is_indexed_once_per_node(table_dir: Path, tmp
     before = sorted(p.name for p in old.iterdir())
     keys = [normalize_url(u) for u in dump_urls()]
     table = kt.load_karma_table(str(old))
+    assert not table.routed  # nothing says which bucket a part holds: every part is searched
     assert np.array_equal(table.lookup_keys(keys), kt.load_karma_table(str(table_dir)).lookup_keys(keys))
     assert sorted(p.name for p in old.iterdir()) == before  # the table was not written to
     cached_files = sorted((tmp_path / "node-cache").glob("*.npy"))
@@ -133,7 +135,7 @@ def test_a_part_replaced_by_another_builds_part_never_meets_a_stale_index(table_
     assert (table.lookup_keys(gone) == -1).all()
 
 
-def test_url_hashes_read_from_arrow_equal_xxh3_of_each_string() -> None:
+def test_url_hashes_and_buckets_of_one_key_equal_the_vectorised_ones() -> None:
     import xxhash
 
     urls = ["", "a", "paulgraham.com/nerds.html", "ünïcode.example/ß", "x" * 5000, None]
@@ -141,3 +143,26 @@ def test_url_hashes_read_from_arrow_equal_xxh3_of_each_string() -> None:
     expected = [xxhash.xxh3_64_intdigest((u or "").encode()) for u in urls[1:]]
     assert kt.url_hashes(arr).tolist() == expected
     assert kt.key_hashes([u or "" for u in urls[1:]]).tolist() == expected
+    keys = [normalize_url(u) for u in dump_urls()]
+    keys = [k for k in keys if k is not None] + ["", "x" * 7, "y" * 8, "z" * 9, "s" * 24, "t" * 25]
+    for n in (2, 5, 64):
+        assert [kt.url_bucket(k, n) for k in keys] == kt.url_buckets(pa.array(keys), n).tolist()
+
+
+def test_a_table_of_many_buckets_looks_each_key_up_in_its_own_part(table_dir: Path, tmp_path: Path) -> None:
+    """The same table cut into 8 buckets (as an 8-worker build would write it): routed lookups, the same karma."""
+    ref = whole_table(table_dir)
+    t = pa.table({"url": list(ref), "karma": list(ref.values())}, schema=pa.schema([("url", pa.string()),
+                                                                                   ("karma", pa.int64())]))
+    bucket = kt.url_buckets(t["url"], 8)
+    for b in range(8):
+        part = t.filter(pa.array(bucket == b)).sort_by("url")
+        path = str(tmp_path / kt.part_name(b))
+        index = kt.write_index(path, *kt.sorted_index(part["url"], part["karma"].to_numpy()), b, 8)
+        pq.write_table(part.replace_schema_metadata({kt.META_KEY: json.dumps({"index": index}).encode()}), path)
+    table = kt.load_karma_table(str(tmp_path))
+    assert table.routed and len(table.parts) == 8 and len(table) == len(ref)
+    keys = [normalize_url(u) for u in dump_urls()] + list(ref)
+    expected = [ref.get(k, -1) if k is not None else -1 for k in keys]
+    assert table.lookup_keys(keys).tolist() == expected
+    assert [table.get(k) for k in keys] == [None if e < 0 else e for e in expected]
