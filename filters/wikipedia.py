@@ -24,9 +24,19 @@ from typing import Any
 
 import numpy as np
 
-from corpus_forge.io import load_npy, save_npy
+from corpus_forge.cache import cached
+from corpus_forge.io import cache_dir, file_identity, load_npy, local_file, save_npy
 from corpus_forge.text_sources import read_documents
-from filters.support.ngrams import DocWords, HashSet, sorted_unique, window_hashes, word_bytes, word_hashes
+from filters.support.ngrams import (
+    DocWords,
+    HashSet,
+    bitmap_shift,
+    sorted_bitmap,
+    sorted_unique,
+    window_hashes,
+    word_bytes,
+    word_hashes,
+)
 from filters.url_filters import DomainSet, WikipediaFilter, url_host
 
 WIKIPEDIA_DOMAINS: tuple[str, ...] = ("wikipedia.org",)
@@ -225,18 +235,50 @@ def _sampled(h: np.ndarray, sample: int) -> np.ndarray:
 
 @dataclass
 class ReferenceNgrams:
-    """Hashes of a reference's word n-grams (1 in ``sample`` of them, chosen by hash, when sample > 1)."""
+    """Hashes of a reference's word n-grams (1 in ``sample`` of them, chosen by hash, when sample > 1).
+
+    Opened from a saved set (:meth:`open`: a ``wikiref`` output or :meth:`save`), the keys are memory-mapped:
+    8 B an n-gram in the page cache, once per node; each process holds only its bitmap, itself mapped from this
+    node's cache (2 B an n-gram up to 512 MiB). Such a set pickles as its path, so a broadcast context carries
+    a path, not the keys.
+    """
 
     n: int
     sample: int
     hashes: HashSet
     texts: int = 0
+    path: str | None = None  # the saved set this was opened from
+
+    def __reduce__(self) -> tuple[Any, tuple]:
+        if self.path is not None:
+            return ReferenceNgrams.open, (self.path, self.n, self.sample)
+        return ReferenceNgrams, (self.n, self.sample, self.hashes, self.texts)
+
+    @classmethod
+    def open(cls, path: str, n: int = WIKI_NGRAM, sample: int = 1) -> ReferenceNgrams:
+        """A saved set, memory-mapped; once per process (reopened when the file changes)."""
+        return cached("wikipedia.reference", [file_identity(path), n, sample], lambda: cls._open(path, n, sample))
+
+    @classmethod
+    def _open(cls, path: str, n: int, sample: int) -> ReferenceNgrams:
+        keys = np.load(local_file(path), mmap_mode="r", allow_pickle=False)
+        if keys.dtype != np.dtype("<u8") or keys.ndim != 1:
+            raise ValueError(f"{path}: not a reference n-gram set (dtype {keys.dtype}, shape {keys.shape})")
+        shift = bitmap_shift(len(keys))
+        bitmap = _node_bitmap(path, keys, shift)
+        if bitmap is None:  # not sorted unique (a set saved by other means): sorted in this process's memory
+            return cls(n, sample, HashSet.build(np.asarray(keys)))
+        return cls(n, sample, HashSet(keys, bitmap, shift), path=path)
 
     @classmethod
     def build(
         cls, paths: Iterable[str], n: int = WIKI_NGRAM, sample: int = 1, markup: str = "regex"
     ) -> ReferenceNgrams:
-        """From reference files (see :func:`iter_reference_texts`; ``.npy``: a set saved by :meth:`save`)."""
+        """From reference files (see :func:`iter_reference_texts`; ``.npy``: a set saved by :meth:`save`). One
+        saved set is opened memory-mapped (:meth:`open`); anything else is built in this process's memory."""
+        paths = list(paths)
+        if len(paths) == 1 and paths[0].endswith(".npy"):
+            return cls.open(paths[0], n, sample)
         saved: list[np.ndarray] = []
         texts: list[Iterable[str]] = []
         for path in paths:
@@ -264,6 +306,13 @@ class ReferenceNgrams:
         """Save the keys as ``.npy`` (load again by listing that file as a reference)."""
         save_npy(path, self.hashes.keys)
 
+    def saved(self, path: str) -> ReferenceNgrams:
+        """This set memory-mapped from ``path`` (saved there first unless it was opened from a file)."""
+        if self.path is not None:
+            return self
+        self.save(path)
+        return ReferenceNgrams.open(path, self.n, self.sample)
+
     def __len__(self) -> int:
         return len(self.hashes)
 
@@ -279,3 +328,21 @@ class ReferenceNgrams:
         hit = np.bincount(doc[self.hashes.contains(w)], minlength=ndocs)
         frac = np.divide(hit, total, out=np.zeros(ndocs, dtype=np.float64), where=total > 0)
         return frac, total
+
+
+def _node_bitmap(path: str, keys: np.ndarray, shift: int) -> np.ndarray | None:
+    """The bitmap of a saved set, built once per node into :func:`~corpus_forge.io.cache_dir` and mapped from
+    there (in this process's memory when the cache cannot be written); None when the keys are not sorted."""
+    import hashlib
+
+    tag = hashlib.sha1(repr(file_identity(path)).encode()).hexdigest()[:20]
+    local = os.path.join(cache_dir(), f"{tag}-bitmap-{shift}.npy")
+    if not os.path.exists(local):
+        bitmap = sorted_bitmap(keys, shift)
+        if bitmap is None:
+            return None
+        try:
+            save_npy(local, bitmap)
+        except OSError:
+            return bitmap
+    return np.load(local, mmap_mode="r", allow_pickle=False)

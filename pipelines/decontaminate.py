@@ -17,12 +17,16 @@ lines. Columns added: ``decontam_benchmarks`` (benchmarks matched, empty list wh
 ``decontam_excised_chars`` and, with a reference, ``wikipedia_overlap``. ``stats.json`` →
 ``contamination`` reports per benchmark the test items found and the documents touched.
 
-The n-gram index is built once on the client (``prepare``) and broadcast to every worker.
+The n-gram index is built once on the client (``prepare``) and broadcast to every worker. The Wikipedia
+reference is memory-mapped from a saved set (a ``wikiref`` folder; dumps given here are built on the client
+once and saved under ``OUT/_work``): one copy per node in the page cache, a path in the broadcast context.
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
+import os
 from dataclasses import dataclass, replace
 from typing import Any, Literal
 
@@ -49,6 +53,7 @@ OVERLAP_COLUMN = "wikipedia_overlap"
 WIKI_URL = "wikipedia_url"
 WIKI_OVERLAP = "wikipedia_overlap"
 EXAMPLES_PER_PARTITION = 3
+REFERENCE_WORK_FILE = "wikipedia-reference.npy"  # a reference built in prepare, under OUT/_work
 
 
 class DecontaminateConfig(StageConfig):
@@ -189,12 +194,17 @@ class DecontaminateStage(DocumentStage):
         return self.config.max_ngram_docs is None  # the counting pass looks at every partition
 
     def prepare(self, partitions: list[Partition], run: RunContext | None = None) -> DecontamContext:
-        """The context; with ``max_ngram_docs``, without the n-grams found in more input documents than that
-        (a counting pass over every partition, on the run's client; in this process without a run)."""
+        """The context (its Wikipedia reference memory-mapped from a saved set); with ``max_ngram_docs``, without
+        the n-grams found in more input documents than that (a counting pass over every partition, on the run's
+        client; in this process without a run)."""
         ctx = self.build_context()
+        if run is not None and ctx.reference is not None and ctx.reference.path is None:
+            # built here from dumps or several sets: saved once, so that each worker maps it (a broadcast
+            # context then carries its path, not its keys)
+            ctx = replace(ctx, reference=ctx.reference.saved(os.path.join(run.work_dir, REFERENCE_WORK_FILE)))
         if self.config.max_ngram_docs is not None and len(ctx.index):
-            keys, counts = count_ngram_documents(ctx.index, partitions, run.client if run is not None else None)
-            ctx = replace(ctx, index=ctx.index.without(keys[counts > self.config.max_ngram_docs]))
+            counts = count_ngram_documents(ctx.index, partitions, run.client if run is not None else None).counts
+            ctx = replace(ctx, index=ctx.index.without(np.flatnonzero(counts > self.config.max_ngram_docs)))
         return ctx
 
     # ------------------------------------------------------------ per partition
@@ -334,27 +344,56 @@ def _set(table: pa.Table, name: str, col: pa.Array) -> pa.Table:
 
 
 def _count_partition(part: Partition, index: dc.BenchmarkIndex) -> tuple[np.ndarray, np.ndarray]:
+    """One partition's (key indices, documents containing each): only the keys it matched."""
     texts = read_partition(part, columns=["text"]).column("text").to_pylist()
     return dc.doc_frequencies(index, texts)
 
 
-def count_ngram_documents(index: dc.BenchmarkIndex, partitions: list[Partition],
-                          client: Any = None) -> tuple[np.ndarray, np.ndarray]:
-    """Number of input documents containing each matched benchmark n-gram (keys, counts).
+class NgramDocCounts:
+    """Documents containing each benchmark n-gram: one dense int64 array of ``len(index)`` (8 B an n-gram),
+    into which each partition's result is added as it arrives, so the client holds O(index), not O(partitions
+    × matched n-grams). A partition sends only the keys it matched (most send none), not a dense array."""
 
-    Runs on ``client`` when given (index scattered once, one task per partition), else in this process.
+    def __init__(self, size: int) -> None:
+        self.counts = np.zeros(size, dtype=np.int64)
+        self.partitions = 0
+
+    def add(self, result: tuple[np.ndarray, np.ndarray]) -> None:
+        keys, counts = result  # keys are unique within a partition's result
+        self.counts[keys] += counts
+        self.partitions += 1
+
+
+def count_ngram_documents(index: dc.BenchmarkIndex, partitions: list[Partition],
+                          client: Any = None) -> NgramDocCounts:
+    """Number of input documents containing each benchmark n-gram (dense, by key index).
+
+    Runs on ``client`` when given (index scattered once, a bounded window of tasks in flight, each result
+    folded and released as it arrives), else in this process.
     """
-    if client is not None and partitions:
-        fut = client.scatter(index, broadcast=True)
-        results = client.gather(client.map(_count_partition, partitions, index=fut, pure=False))
-    else:
-        results = [_count_partition(p, index) for p in partitions]
-    keys = np.concatenate([r[0] for r in results]) if results else np.empty(0, dtype=np.int64)
-    counts = np.concatenate([r[1] for r in results]) if results else np.empty(0, dtype=np.int64)
-    if not len(keys):
-        return keys, counts
-    uniq, inv = np.unique(keys, return_inverse=True)
-    return uniq, np.bincount(inv, weights=counts).astype(np.int64)
+    total = NgramDocCounts(len(index))
+    if client is None or not partitions:
+        for p in partitions:
+            total.add(_count_partition(p, index))
+        return total
+    from distributed import as_completed
+
+    from corpus_forge.runner import _window
+
+    fut = client.scatter(index, broadcast=True)
+    pending = iter(partitions)
+
+    def submit(parts: list[Partition]) -> list[Any]:
+        return client.map(_count_partition, parts, index=fut, pure=False)
+
+    queue = as_completed(submit(list(itertools.islice(pending, _window(client)))))
+    for done in queue:
+        total.add(done.result())
+        done.release()
+        nxt = next(pending, None)
+        if nxt is not None:
+            queue.update(submit([nxt]))
+    return total
 
 
 # ---------------------------------------------------------------- recipe and command line

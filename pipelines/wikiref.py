@@ -6,9 +6,10 @@
 Stripping wikitext is the expensive part of a reference (plain Python, a few MB/s). Each input file is read
 by ``shards`` tasks; task i strips and hashes pages i, i + shards, ... (every task still decompresses and
 parses the XML, which costs a fraction of the stripping), so ``shards`` workers build one file's reference
-about ``shards`` times faster. Each task saves its sorted unique hashes under ``OUT/_work``; the last phase
-merges them into ``OUT/reference.npy`` (the format ``decontaminate`` loads) and ``OUT/reference.json``
-(n-gram size, sampling and counts: ``decontaminate`` checks they match its own options).
+about ``shards`` times faster. Each task saves its sorted unique hashes under ``OUT/_work``; the last phase, one
+task on a worker, merges them streaming (:func:`merge_sorted_sets`, 64 MiB of keys at a time) into
+``OUT/reference.npy`` (the format ``decontaminate`` memory-maps) and ``OUT/reference.json`` (n-gram size,
+sampling and counts: ``decontaminate`` checks they match its own options).
 
 Inputs: MediaWiki XML exports (``.xml``, ``.xml.bz2``, ...), or text, JSONL or Parquet files of articles.
 ``documents_in`` counts pages (texts) read; removed: ``redirect``, ``other_namespace``.
@@ -17,6 +18,7 @@ Inputs: MediaWiki XML exports (``.xml``, ``.xml.bz2``, ...), or text, JSONL or P
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,7 +26,17 @@ import numpy as np
 from pydantic import Field
 
 from corpus_forge.config import StageConfig
-from corpus_forge.io import expand_inputs, load_npy, path_key, read_json, save_npy, url_to_fs, write_json_atomic
+from corpus_forge.io import (
+    atomic_path,
+    drop_local_copies,
+    expand_inputs,
+    local_file,
+    path_key,
+    read_json,
+    save_npy,
+    url_to_fs,
+    write_json_atomic,
+)
 from corpus_forge.stage import Partition, PartitionResult, RunContext, Stage
 from corpus_forge.stats import Counters
 from filters.support.ngrams import sorted_unique, window_hashes, word_bytes, word_hashes
@@ -88,12 +100,54 @@ class WikirefStage(Stage):
 
     def finalize(self, run: RunContext, counters: Counters, markers: list[dict[str, Any]]) -> dict[str, Any]:
         hashes = os.path.join(run.work_dir, "hashes")
-        keys = sorted_unique(np.concatenate([load_npy(os.path.join(hashes, f"{m['key']}.npy")) for m in markers]))
-        save_npy(os.path.join(run.out_dir, REFERENCE_FILE), keys)
+        shards = [os.path.join(hashes, f"{m['key']}.npy") for m in sorted(markers, key=lambda m: m["key"])]
+        out = os.path.join(run.out_dir, REFERENCE_FILE)
+        # on a worker, streaming: neither the client nor the merging task holds the reference
+        n = run.client.submit(merge_sorted_sets, shards, out, pure=False).result()
         info = {"ngram": self.config.ngram, "sample": self.config.sample, "markup": self.config.markup,
-                "ngrams": len(keys), "texts": counters.documents_out}
+                "ngrams": n, "texts": counters.documents_out}
         write_json_atomic(info, os.path.join(run.out_dir, INFO_FILE))
         return {"reference": info}
+
+
+MERGE_BYTES = 64 << 20  # keys read at once by :func:`merge_sorted_sets`, over all its inputs
+
+
+def _merged_rounds(sets: list[np.ndarray], chunk: int) -> Iterator[np.ndarray]:
+    """The union of sorted unique arrays, in ascending sorted unique pieces: each round takes from every input
+    the keys up to the smallest last key of their next ``chunk``, so no key is split across rounds."""
+    pos = [0] * len(sets)
+    while True:
+        live = [i for i, a in enumerate(sets) if pos[i] < len(a)]
+        if not live:
+            return
+        bound = min(sets[i][min(pos[i] + chunk, len(sets[i])) - 1] for i in live)
+        pieces = []
+        for i in live:
+            window = np.asarray(sets[i][pos[i] : pos[i] + chunk])
+            end = int(np.searchsorted(window, bound, side="right"))
+            pieces.append(window[:end])
+            pos[i] += end
+        yield sorted_unique(np.concatenate(pieces))
+
+
+def merge_sorted_sets(paths: list[str], out: str, budget: int = MERGE_BYTES) -> int:
+    """Write the union of sorted unique uint64 ``.npy`` sets to ``out`` (``.npy``), streaming: two passes over
+    memory-mapped inputs (count, then write into a memory-mapped output), ``budget`` bytes of keys in memory.
+    Returns the number of keys."""
+    sets = [np.load(local_file(p), mmap_mode="r", allow_pickle=False) for p in paths]
+    chunk = max(1024, budget // 8 // max(len(sets), 1))
+    total = sum(len(x) for x in _merged_rounds(sets, chunk))
+    with atomic_path(out) as tmp:
+        arr = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint64, shape=(total,))
+        at = 0
+        for x in _merged_rounds(sets, chunk):
+            arr[at : at + len(x)] = x
+            at += len(x)
+        arr.flush()
+        del arr
+    drop_local_copies(paths)
+    return total
 
 
 def reference_file(path: str, ngram: int, sample: int) -> str:

@@ -145,6 +145,29 @@ def count_unique_sorted(x: np.ndarray) -> int:
     return int(len(x) and 1 + np.count_nonzero(x[1:] != x[:-1]))
 
 
+def bitmap_shift(n_keys: int, bits_per_key: int = 16) -> int:
+    """The shift of a :class:`HashSet` bitmap of ~``bits_per_key`` bits a key (2^16 to 2^32 bits: ≤ 512 MiB)."""
+    return 64 - int(min(max(np.ceil(np.log2(max(n_keys, 1) * bits_per_key)), 16), 32))
+
+
+def sorted_bitmap(keys: np.ndarray, shift: int, chunk: int = 1 << 22) -> np.ndarray | None:
+    """The bitmap of sorted unique ``keys`` (an array or a memmap), read ``chunk`` keys at a time (no temporary
+    the size of ``keys``); None when ``keys`` turn out not sorted unique."""
+    bitmap = np.zeros((1 << (64 - shift)) // 8, dtype=np.uint8)
+    prev = None
+    for s in range(0, len(keys), chunk):
+        part = np.asarray(keys[s : s + chunk], dtype=np.uint64)
+        if np.any(part[1:] <= part[:-1]) or (prev is not None and part[0] <= prev):
+            return None
+        prev = part[-1]
+        idx = part >> np.uint64(shift)
+        byte = (idx >> np.uint64(3)).astype(np.int64)
+        bit = np.left_shift(np.uint8(1), (idx & np.uint64(7)).astype(np.uint8))
+        first = np.flatnonzero(np.concatenate(([True], byte[1:] != byte[:-1])))  # byte is sorted with the keys
+        bitmap[byte[first]] |= np.bitwise_or.reduceat(bit, first)
+    return bitmap
+
+
 @dataclass
 class HashSet:
     """Sorted unique 64-bit keys plus a bitmap on their top bits that rejects most misses cheaply."""
@@ -156,14 +179,8 @@ class HashSet:
     @classmethod
     def build(cls, keys: np.ndarray, bits_per_key: int = 16) -> HashSet:
         keys = sorted_unique(np.asarray(keys, dtype=np.uint64))
-        log2 = int(min(max(np.ceil(np.log2(max(len(keys), 1) * bits_per_key)), 16), 32))
-        shift = 64 - log2
-        bitmap = np.zeros((1 << log2) // 8, dtype=np.uint8)
-        if len(keys):
-            idx = keys >> np.uint64(shift)
-            np.bitwise_or.at(bitmap, (idx >> np.uint64(3)).astype(np.int64),
-                             (np.uint8(1) << (idx & np.uint64(7)).astype(np.uint8)))
-        return cls(keys, bitmap, shift)
+        shift = bitmap_shift(len(keys), bits_per_key)
+        return cls(keys, sorted_bitmap(keys, shift), shift)
 
     def __len__(self) -> int:
         return len(self.keys)

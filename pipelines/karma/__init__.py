@@ -19,6 +19,8 @@ bucket and in parallel: a tree of :func:`merge_partials` tasks, then :func:`writ
 
     TABLE_DIR/karma-part-BBBBB.parquet   url (normalized key), karma, posts, subreddits (top 3 by posts),
                                          first_seen; each URL in exactly one part, each part sorted by URL
+    TABLE_DIR/karma-part-BBBBB.DIGEST.{hash,karma}.npy   the part's lookup index: sorted uint64 URL hashes
+                                         and their karma, which the filter memory-maps (16 B a URL)
     TABLE_DIR/stats.json      lines read, malformed, skipped per reason, posts used, URLs kept, files
     TABLE_DIR/removed/part-BBBBB.parquet   with --keep-removed: URLs below min_karma, reason low_karma
     TABLE_DIR/_SUCCESS
@@ -44,6 +46,7 @@ unknown) and drops nothing, instead of dropping every page.
 
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import dataclass
 from typing import Any
@@ -64,7 +67,7 @@ from corpus_forge.io import (
 from corpus_forge.schema import with_reason
 from corpus_forge.stage import Partition, PartitionResult, RunContext, Stage
 from corpus_forge.stats import Counters
-from filters.karma_table import PART_GLOB, part_name
+from filters.karma_table import INDEX_GLOB, META_KEY, PART_GLOB, part_name, sorted_index, write_index
 from pipelines.karma import report
 from pipelines.karma.aggregate import Partial, karma_tables, merge_partials
 from pipelines.karma.config import IMAGE_HOSTS, MEDIA_EXTENSIONS, REDDIT_DOMAINS, KarmaBuildConfig, excluded_domains
@@ -80,15 +83,19 @@ os.environ.setdefault("ACERO_ALIGNMENT_HANDLING", "reallocate")
 
 
 def write_bucket(partial: Partial, out_dir: str, config: KarmaBuildConfig, part: int,
-                 keep_removed: bool = False) -> tuple[Counters, int, int]:
+                 keep_removed: bool = False, buckets: int = 1) -> tuple[Counters, int, int]:
     """Write one hash bucket of the table, ``karma-part-PPPPP.parquet``: the bucket's URLs with ``karma >=
     min_karma``, sorted by URL, with the options in the schema metadata; with ``keep_removed`` also the rest as
-    ``removed/part-PPPPP.parquet`` (reason ``low_karma``). Returns the counters, distinct URLs and URLs kept.
-    Runs on a worker."""
+    ``removed/part-PPPPP.parquet`` (reason ``low_karma``); the part's lookup index beside it
+    (:func:`filters.karma_table.write_index`; ``part`` of ``buckets``). Returns the counters, distinct URLs and
+    URLs kept. Runs on a worker."""
     partial = partial.aggregated(config.aggregate)
     meta = {"min_karma": config.min_karma, "aggregate": config.aggregate, "config": config.model_dump(mode="json")}
     table, below = karma_tables(partial, config.min_karma, config.top_subreddits, meta)
-    write_parquet_atomic(table, os.path.join(out_dir, part_name(part)))
+    path = os.path.join(out_dir, part_name(part))
+    # the lookup index first, then the part that names it (a part never names a missing index)
+    meta["index"] = write_index(path, *sorted_index(table["url"], table["karma"].to_numpy()), part, buckets)
+    write_parquet_atomic(table.replace_schema_metadata({META_KEY: json.dumps(meta).encode()}), path)
     if keep_removed:
         below = below.set_column(below.schema.get_field_index("first_seen"), "first_seen",
                                  below["first_seen"].cast(pa.timestamp("s", tz="UTC")))
@@ -116,8 +123,10 @@ def table_stats(c: Counters, distinct: int, kept: int, config: KarmaBuildConfig,
 def _clear_tables(out_dir: str) -> None:
     """Remove the table parts of an earlier run, so no stale part is read with the new ones."""
     fs, root = url_to_fs(out_dir)
-    for p in [*fs.glob(root.rstrip("/") + "/" + PART_GLOB), *fs.glob(root.rstrip("/") + "/removed/part-*.parquet")]:
-        fs.rm(p)
+    base = root.rstrip("/")
+    for pattern in (PART_GLOB, INDEX_GLOB, "removed/part-*.parquet"):
+        for p in fs.glob(f"{base}/{pattern}"):
+            fs.rm(p)
 
 
 # ---- the step: map = scan each dump into URL hash buckets; finalize = merge and write each bucket ------------
@@ -199,7 +208,7 @@ class KarmaBuildStage(Stage):
             while len(level) > 1:  # tree reduction per bucket, fan-in 8
                 level = [client.submit(merge_partials, level[i : i + 8], cfg.aggregate, pure=False)
                          for i in range(0, len(level), 8)]
-            writes.append(client.submit(write_bucket, level[0], run.out_dir, cfg, b, run.keep_removed, pure=False))
+            writes.append(client.submit(write_bucket, level[0], run.out_dir, cfg, b, run.keep_removed, n, pure=False))
         results = client.gather(writes)
         return table_stats(counters, sum(r[1] for r in results), sum(r[2] for r in results), cfg,
                            os.path.join(run.out_dir, PART_GLOB))

@@ -20,7 +20,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from corpus_forge.stats import Counters
-from filters.karma_table import META_KEY, TABLE_SCHEMA
+from filters.karma_table import META_KEY, TABLE_SCHEMA, url_buckets
 
 __all__ = ["MAIN_SCHEMA", "POSTS_SCHEMA", "SUBS_SCHEMA", "TABLE_SCHEMA", "Partial", "aggregate_posts",
            "combine", "karma_tables", "merge_partials", "split_partial", "url_buckets"]
@@ -131,39 +131,6 @@ def merge_partials(parts: list[Partial], how: str = "best") -> Partial:
         pairs.append(aggregate_posts(pa.concat_tables(raw), how))
     main, subs = combine(pairs, how) if pairs else (MAIN_SCHEMA.empty_table(), SUBS_SCHEMA.empty_table())
     return Partial(main, subs, counters)
-
-
-_WORDS = 3  # 8-byte words from the end of a URL that the bucket hash reads (where URLs of one site differ)
-_ONES = np.uint64(0xFFFFFFFFFFFFFFFF)
-
-
-def url_buckets(urls: pa.Array | pa.ChunkedArray, n: int) -> np.ndarray:
-    """A bucket in ``[0, n)`` per URL from a hash of its length and last ``8 * _WORDS`` bytes (vectorized,
-    one gather per 8-byte word; the same in every process, unlike Python's ``hash``), so the rows of one
-    URL land in the same bucket in every partial. Only the spread matters: equal URLs always meet."""
-    arr = urls.combine_chunks() if isinstance(urls, pa.ChunkedArray) else urls
-    if n <= 1 or len(arr) == 0:
-        return np.zeros(len(arr), dtype=np.int64)
-    arr = arr.cast(pa.large_string())
-    off = np.frombuffer(arr.buffers()[1], dtype=np.int64)[arr.offset : arr.offset + len(arr) + 1]
-    raw = arr.buffers()[2]
-    pad = 8 * _WORDS  # zero bytes before the data, so that every word read lies inside the buffer
-    data = np.zeros(pad + (raw.size if raw is not None else 0), np.uint8)
-    if raw is not None and raw.size:
-        data[pad:] = np.frombuffer(raw, np.uint8)
-    # word[i] = data[i : i + 8] as a little-endian uint64: an overlapping, unaligned view (no copy)
-    word = np.ndarray((len(data) - 7,), "<u8", data, 0, (1,))
-    ends = off[1:] + pad
-    length = off[1:] - off[:-1]
-    h = length.astype(np.uint64) * np.uint64(0x9E3779B97F4A7C15)
-    for j in range(1, _WORDS + 1):
-        w = word[ends - 8 * j]
-        inside = np.clip(length - 8 * (j - 1), 0, 8).astype(np.uint64)  # how many of its bytes are the URL's
-        # those are its top bytes: keep them, zero the bytes of the URLs before
-        mask = np.where(inside == 8, _ONES, ~(_ONES >> (inside * np.uint64(8))))
-        h = (h ^ (w & mask) ^ np.uint64(j)) * np.uint64(0xBF58476D1CE4E5B9)
-        h ^= h >> np.uint64(31)
-    return ((h >> np.uint64(17)) % np.uint64(n)).astype(np.int64)
 
 
 def split_partial(part: Partial, n: int) -> list[Partial]:

@@ -51,3 +51,21 @@ def test_a_reference_saved_to_a_bucket_is_read_back_by_decontaminate(dumps, tmp_
     assert fsspec.filesystem("s3").exists(f"{s3_bucket}/ref/_SUCCESS")
     from_bucket = DecontaminateStage(wikipedia_reference=[f"{s3_bucket}/ref"]).build_context()
     assert np.array_equal(from_bucket.reference.hashes.keys, ReferenceNgrams.build(dumps).hashes.keys)
+
+
+def test_the_shards_merge_streaming_in_rounds_to_the_sorted_union(dumps, tmp_path):
+    """wikiref's last phase (on a worker): many rounds of a small key budget give exactly the sorted union of
+    the shards' sets, keys shared by several shards once (review row 11: no task holds the reference)."""
+    from filters.support.ngrams import sorted_unique
+    from pipelines.wikiref import merge_sorted_sets
+
+    sets = [ReferenceNgrams.build([d]).hashes.keys for d in dumps]
+    sets += [sets[0][::3].copy(), sets[1][5:40].copy(), np.empty(0, dtype=np.uint64)]  # overlapping, empty
+    paths = []
+    for i, s in enumerate(sets):
+        np.save(tmp_path / f"{i}.npy", s)
+        paths.append(str(tmp_path / f"{i}.npy"))
+    n = merge_sorted_sets(paths, str(tmp_path / "out.npy"), budget=8 * 1024 * len(sets))  # 1,024 keys a set
+    out = np.load(tmp_path / "out.npy", allow_pickle=False)
+    assert n == len(out) > 2 * 1024 and np.array_equal(out, sorted_unique(np.concatenate(sets)))
+    assert np.array_equal(out, ReferenceNgrams.build(dumps).hashes.keys)
