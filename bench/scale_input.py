@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import json
 import random
+import re
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,6 +32,7 @@ from _common import WEB_EXTRACTION, add_repo_to_path, import_build_samples
 add_repo_to_path()
 
 MIN_PARAGRAPH = 40
+XML_UNSAFE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
 
 
 @dataclass(frozen=True)
@@ -88,14 +90,14 @@ def new_page(i: int, seed: int, template: RealPage, pool: list[str], rng: random
     for p, text in zip(slots, paras, strict=False):
         for child in list(p):
             p.remove(child)
-        p.text = text
+        p.text = XML_UNSAFE.sub(" ", text)  # a real page's stray control character (lxml refuses them)
     for meta in root.xpath("//meta[@charset] | //meta[@http-equiv]"):
         meta.getparent().remove(meta)
     head = root.find("head")
     if head is not None:
         head.insert(0, lxml.html.fromstring('<meta charset="utf-8">'))
         for t in head.iter("title"):
-            t.text = " ".join(paras[0].split()[:8]) if paras else t.text
+            t.text = XML_UNSAFE.sub(" ", " ".join(paras[0].split()[:8])) if paras else t.text
     doc = b"<!DOCTYPE html>\n" + lxml.html.tostring(root, encoding="utf-8", method="html")
     url = f"https://{template.lang}.scale-{seed}.example/{i:07d}.html"
     return bs.Capture(url, 200, "OK", "text/html; charset=UTF-8", doc, "text/html", origin="recombined")

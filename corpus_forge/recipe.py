@@ -18,6 +18,11 @@ previous step that writes documents (the recipe's ``inputs`` for the first), unl
 folder. Every step's options are validated by its own model before any work starts, so a misspelt key or a
 reference to no earlier step fails at once, naming the step and the key. Steps already complete (``_SUCCESS``,
 same configuration and inputs) are skipped; ``--from ID`` / ``--until ID`` run part of the recipe.
+
+``--set ID.KEY=VALUE`` (repeatable) changes one option of one step for this run without editing the file, as
+Hydra's overrides do for NeMo: ``--set ablate.tokens=20000``, ``--set extract.url_filters=[]``,
+``--set quality.filters.0.fraction=0.3`` (a number indexes a list). VALUE is read as YAML; the result is
+validated like the file, so a misspelt key fails naming the step and the key.
 """
 
 from __future__ import annotations
@@ -77,6 +82,61 @@ def load_recipe(path: str) -> Recipe:
         if name not in registry.STEPS:
             raise ConfigError(f"{path}: stages[{i}]: unknown stage {name!r} (one of {sorted(registry.STEPS)})")
     return recipe
+
+
+def apply_sets(recipe: Recipe, sets: list[str] | None, where: str = "--set") -> Recipe:
+    """``recipe`` with each ``ID.KEY[.SUB...]=VALUE`` applied to the options of the step whose id is ID (its
+    ``id:``, else its stage name; a name that several steps share must be given as an ``id:``)."""
+    if not sets:
+        return recipe
+    import yaml
+
+    stages = [{name: _copy(opts or {})} for entry in recipe.stages for name, opts in entry.items()]
+    for item in sets:
+        path, eq, raw = item.partition("=")
+        keys = path.strip().split(".")
+        if not eq or len(keys) < 2 or not all(keys):
+            raise ConfigError(f"{where} {item!r}: expected ID.KEY=VALUE, e.g. ablate.tokens=20000")
+        ids = [str((opts or {}).get("id") or name) for e in stages for name, opts in e.items()]
+        hits = [i for i, sid in enumerate(ids) if sid == keys[0]]
+        if len(hits) != 1:
+            why = "no step has" if not hits else f"{len(hits)} steps have"
+            raise ConfigError(f"{where} {item!r}: {why} the id {keys[0]!r} (ids: {', '.join(ids)})")
+        try:
+            value = yaml.safe_load(raw)
+        except yaml.YAMLError as err:
+            raise ConfigError(f"{where} {item!r}: VALUE is not YAML ({str(err).splitlines()[0]})") from None
+        ((_, opts),) = stages[hits[0]].items()
+        _set_path(opts, keys[1:], value, f"{where} {item!r}")
+    return recipe.model_copy(update={"stages": stages})
+
+
+def _copy(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _copy(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_copy(v) for v in value]
+    return value
+
+
+def _set_path(node: Any, keys: list[str], value: Any, where: str) -> None:
+    """Set ``node[k0][k1]...= value``: dicts gain missing keys, lists take an index in range."""
+    for depth, key in enumerate(keys):
+        last = depth == len(keys) - 1
+        if isinstance(node, list):
+            if not key.isdigit() or int(key) >= len(node):
+                raise ConfigError(f"{where}: {key!r} is not an index of a list of {len(node)}")
+            idx: Any = int(key)
+        elif isinstance(node, dict):
+            idx = key
+            if not last and node.get(key) is None:
+                node[key] = {}
+        else:
+            raise ConfigError(f"{where}: {keys[depth - 1]!r} is a value, not a mapping")
+        if last:
+            node[idx] = value
+        else:
+            node = node[idx]
 
 
 def _resolve(value: Any, outputs: dict[str, str], where: str) -> Any:
@@ -211,11 +271,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--workers", type=int, default=None, help="LocalCluster worker processes")
     p.add_argument("--keep-removed", action="store_const", const=True, default=None)
     p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--set", dest="sets", action="append", default=None, metavar="ID.KEY=VALUE",
+                   help="change one step's option for this run (repeatable; VALUE is YAML), e.g. ablate.tokens=20000")
     p.set_defaults(func=main)
 
 
 def main(args: argparse.Namespace) -> int:
-    recipe = load_recipe(args.recipe)
+    recipe = apply_sets(load_recipe(args.recipe), args.sets)
     run_recipe(recipe, args.out, where=args.recipe, inputs=args.input, scheduler=args.scheduler,
                workers=args.workers, keep_removed=args.keep_removed, progress=not args.no_progress,
                start=args.start, until=args.until)

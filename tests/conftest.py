@@ -27,6 +27,17 @@ def dask_client():
         yield client
 
 
+@pytest.fixture(scope="session")
+def demo_run(tmp_path_factory, dask_client):
+    """The shipped demo recipe, WARC to ablation, on the session's LocalCluster (tests/demo_run.py): its
+    folder and each step's stats. The one reference run: the bucket, loopback-cluster and compose runs must
+    equal it."""
+    from demo_run import run_demo
+
+    out = tmp_path_factory.mktemp("demo")
+    return out, run_demo(str(out), dask_client)
+
+
 # ---- decontamination fixtures (the real pages and the bundled index, built once) ----
 @pytest.fixture(scope="session")
 def pages() -> list[dict]:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
-from demo_run_helpers import RECIPE, run_demo
+from demo_run import RECIPE, run_demo
 
 from corpus_forge.recipe import build_steps, load_recipe
 

@@ -11,7 +11,7 @@ import json
 import fsspec
 import pyarrow.parquet as pq
 import pytest
-from demo_run_helpers import RECIPE, run_demo
+from demo_run import RECIPE, run_demo
 
 from corpus_forge.recipe import build_steps, load_recipe
 from corpus_forge.registry import step_class

@@ -10,11 +10,14 @@ import subprocess
 import sys
 from pathlib import Path
 
+from demo_run import set_args
+
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 # The recipe both service tests run: the default one unless $CF_RECIPE names another (a path relative to the
 # repository root, as `forge` in docker-compose.yml takes it relative to /app).
-RECIPE = os.environ.get("CF_RECIPE", "pipelines/recipes/webtext.yaml")
+DEFAULT_RECIPE = "pipelines/recipes/webtext.yaml"
+RECIPE = os.environ.get("CF_RECIPE", DEFAULT_RECIPE)
 COUNT_KEYS = ("documents_in", "documents_out", "removed")
 
 
@@ -48,11 +51,12 @@ def run_summary(run_dir: Path) -> dict[str, dict]:
 
 
 def run_recipe(out: Path, *extra: str, env: dict | None = None, timeout: float = 1200) -> subprocess.CompletedProcess:
-    """``corpus-forge run RECIPE --out OUT --no-progress ...`` from the repository root (recipe paths are relative
-    to it), in this environment less ``DASK_SCHEDULER_ADDRESS``, plus ``env``."""
+    """``corpus-forge run RECIPE --out OUT --no-progress --set ...`` (the ablation at the tests' budget,
+    tests/demo_run.py) from the repository root (recipe paths are relative to it), in this environment less
+    ``DASK_SCHEDULER_ADDRESS``, plus ``env``."""
     base = {k: v for k, v in os.environ.items() if k != "DASK_SCHEDULER_ADDRESS"}
-    return subprocess.run([str(BIN / "corpus-forge"), "run", RECIPE, "--out", str(out), "--no-progress", *extra],
-                          cwd=ROOT, capture_output=True, text=True, timeout=timeout, env={**base, **(env or {})})
+    cmd = [str(BIN / "corpus-forge"), "run", RECIPE, "--out", str(out), "--no-progress", *set_args(), *extra]
+    return subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=timeout, env={**base, **(env or {})})
 
 
 def check_run(r: subprocess.CompletedProcess, out: Path, what: str) -> dict[str, dict]:

@@ -18,6 +18,7 @@ import uuid
 from pathlib import Path
 
 import pytest
+from demo_run import set_args
 from net_helpers import free_port
 from service_helpers import RECIPE, ROOT, check_run
 
@@ -76,6 +77,7 @@ def compose(tmp_path_factory):
         "COMPOSE_PROJECT_NAME": f"cftest{uuid.uuid4().hex[:8]}",
         "CF_OUT": str(out),
         "CF_RECIPE": RECIPE,
+        "CF_RUN_ARGS": " ".join(set_args()),  # the ablation at the tests' budget, as the local run
         "CF_SCHEDULER_PORT": str(free_port()),
         "CF_DASHBOARD_PORT": str(free_port()),
         "CF_WORKER_MEMORY": "3GiB",
