@@ -31,7 +31,7 @@ search-demo: $(VENV)/.installed
 	$(VENV)/bin/corpus-forge report $(OUT)
 
 test: $(VENV)/.installed
-	$(PY) -m pytest -q tests
+	$(PY) -m pytest -q --durations=15 tests
 
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check corpus_forge pipelines filters tokenize_bpe train_smoke tests bench

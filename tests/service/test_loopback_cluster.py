@@ -1,6 +1,6 @@
 """The compose topology without containers: a `dask scheduler` and two `dask worker` processes on 127.0.0.1,
-the recipe run against them with `--scheduler`, and the output identical to the LocalCluster run (issue #15
-item 5)."""
+the recipe run against them with `--scheduler` (WARC through pack), and the output identical to the
+LocalCluster run (issue #15 item 5)."""
 
 from __future__ import annotations
 
@@ -28,9 +28,12 @@ def test_recipe_on_loopback_cluster_equals_local_run(loopback_cluster, local_run
     ws = workers()
     assert len(ws) == 2 and all(w["host"] == "127.0.0.1" for w in ws), ws
     out = tmp_path / "run"
-    r = run_recipe(out, "--scheduler", addr)
+    # through pack: the ablation on real `dask worker` processes is test_trust's (a 2-thread worker gives the
+    # LocalCluster's results.csv), and compose runs the whole recipe in CI
+    r = run_recipe(out, "--scheduler", addr, "--until", "pack")
     summary = check_run(r, out, "loopback cluster")
-    assert summary == local_run
+    assert list(summary) == [k for k in local_run if not k.endswith("-ablate")]
+    assert summary == {k: v for k, v in local_run.items() if k in summary}
     # the run's tasks ran on these two workers (the same processes, still registered)
     from distributed import Client
 
