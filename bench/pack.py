@@ -99,31 +99,45 @@ def run_datatrove(work: Path, docs_dir: Path, tok: Path, files: int, workers: in
     return seconds, tokens
 
 
-def main() -> None:
+def corpus_arguments(work: str) -> argparse.ArgumentParser:
+    """The options of the pack benchmarks (this one and pack_formats.py): corpus size, vocabulary, workers."""
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--vocab", type=int, default=32768)
     ap.add_argument("--copies", type=int, default=2)
     ap.add_argument("--files", type=int, default=4)
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--repeats", type=int, default=3)
-    ap.add_argument("--work", default="/tmp/cf_bench_pack")
-    args = ap.parse_args()
+    ap.add_argument("--work", default=work)
+    return ap
 
-    from tokenizers import Tokenizer
 
-    from corpus_forge.cluster import get_client
-    from tokenize_bpe.encode import load_encoder
+def corpus_and_tokenizer(args: argparse.Namespace) -> tuple[Path, list[tuple[str, str]], Path]:
+    """A fresh ``args.work`` with the documents as JSONL in ``docs/`` and a ``args.vocab`` BPE trained on the
+    Gutenberg books in ``tokenizer/``: (work, documents, tokenizer dir)."""
     from tokenize_bpe.export import export
     from tokenize_bpe.train_merges import GPT2_PATTERN, chunk_text, train_ranks
 
     work = Path(args.work)
     shutil.rmtree(work, ignore_errors=True)
     docs = documents(args.copies)
-    docs_dir = work / "docs"
-    write_jsonl(docs, docs_dir, args.files)
+    write_jsonl(docs, work / "docs", args.files)
     books = [_read(p) for p in sorted((SHARED_DATA / "text" / "gutenberg_nltk").glob("*.txt.gz"))]
     tok = work / "tokenizer"
     export(train_ranks([c for b in books for c in chunk_text(b, 1 << 16)], args.vocab, "gpt2"), GPT2_PATTERN, tok)
+    return work, docs, tok
+
+
+def main() -> None:
+    ap = corpus_arguments("/tmp/cf_bench_pack")
+    args = ap.parse_args()
+
+    from tokenizers import Tokenizer
+
+    from corpus_forge.cluster import get_client
+    from tokenize_bpe.encode import load_encoder
+
+    work, docs, tok = corpus_and_tokenizer(args)
+    docs_dir = work / "docs"
     texts = [t for _, t in docs]
     print(machine_line())
     print(f"{len(docs):,} documents, {sum(len(t.encode()) for t in texts) / 1e6:.1f} MB in {args.files} JSONL files; "

@@ -14,18 +14,16 @@ Every format must hold the same tokens. Printed: median seconds, tokens/s and ea
 
 from __future__ import annotations
 
-import argparse
 import json
 import shutil
 import time
 from pathlib import Path
 
-from _common import SHARED_DATA, add_repo_to_path, machine_line, median, print_table
+from _common import add_repo_to_path, machine_line, median, print_table
 
 add_repo_to_path()
 
-from bpe import _read  # noqa: E402  (bench/ is on sys.path)
-from pack import documents, write_jsonl  # noqa: E402
+from pack import corpus_and_tokenizer, corpus_arguments  # noqa: E402  (bench/ is on sys.path)
 
 FORMATS = ("llmc", "megatron", "nanogpt")
 
@@ -43,28 +41,15 @@ def pack(out: Path, mix: Path, tok: Path, fmt: str, client) -> tuple[float, int]
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--vocab", type=int, default=32768)
-    ap.add_argument("--copies", type=int, default=2)
-    ap.add_argument("--files", type=int, default=4)
-    ap.add_argument("--workers", type=int, default=2)
-    ap.add_argument("--repeats", type=int, default=3)
+    ap = corpus_arguments("/tmp/cf_bench_pack_formats")
+    ap.description = __doc__
     ap.add_argument("--shard-tokens", type=int, default=1_000_000)
-    ap.add_argument("--work", default="/tmp/cf_bench_pack_formats")
     args = ap.parse_args()
     import yaml
 
     from corpus_forge.cluster import get_client
-    from tokenize_bpe.export import export
-    from tokenize_bpe.train_merges import GPT2_PATTERN, chunk_text, train_ranks
 
-    work = Path(args.work)
-    shutil.rmtree(work, ignore_errors=True)
-    docs = documents(args.copies)
-    write_jsonl(docs, work / "docs", args.files)
-    books = [_read(p) for p in sorted((SHARED_DATA / "text" / "gutenberg_nltk").glob("*.txt.gz"))]
-    tok = work / "tokenizer"
-    export(train_ranks([c for b in books for c in chunk_text(b, 1 << 16)], args.vocab, "gpt2"), GPT2_PATTERN, tok)
+    work, docs, tok = corpus_and_tokenizer(args)
     mix = work / "mix.yaml"
     mix.write_text(yaml.safe_dump({"seed": 0, "shard_tokens": args.shard_tokens, "mixes": {"all": {
         "val_fraction": 0.01, "sources": [{"path": str(work / "docs")}]}}}))
