@@ -8,7 +8,8 @@ how). The cluster is started the way a user starts one (bench/_cluster.py): ``da
 ``--workers`` × ``dask worker --nthreads 1 --memory-limit M`` on 127.0.0.1; this process is the client.
 
 Steps (the webtext recipe without its Reddit table and ablation): extract, filter (FineWeb's list), dedup,
-decontaminate (excise), filter (quality top_fraction 0.5), bpe (4,096), pack (one mix), and train (tiny GPT,
+decontaminate (excise), filter (quality top_fraction 0.5), bpe (4,096; a 4 MiB sample), pack (one mix; 1M-token
+shards: ``BPE_SAMPLE_BYTES`` says why), and train (tiny GPT,
 a fixed number of steps, a process of its own). Per step: wall s, CPU s (client + scheduler + workers), peak
 RSS of the client, the scheduler and each worker, bytes Dask spilled, peak scratch disk (workers' local
 directories and the file cache). Then time = a + b*N per step (least squares over the multiples), the targets
@@ -37,7 +38,17 @@ FILTERS = [{"type": "langid", "languages": ["en"], "threshold": 0.65}, {"type": 
            {"type": "gopher_quality"}, {"type": "c4"}, {"type": "fineweb_quality"}]
 
 
-def plan(out: Path) -> list[tuple[str, str, dict[str, Any], str | None]]:
+# The structures each worker bounds by an option are sized for a snapshot: bpe trains on at most 1 GiB of text
+# and pack writes shards of 1e8 tokens, both far above the whole corpus here (1x: 5 MB of text, 1.5M tokens;
+# 16x: 63 MB, 19M). With those, 1x -> 16x measures the sample and the shard filling up to their bounds (the
+# 2026-12-06 run: worker peak 1.26x, bpe's task +68 MB). Sized below the 1x corpus instead, every multiple
+# runs the way a snapshot does, with the bounds full.
+BPE_SAMPLE_BYTES = 4 * 2**20
+SHARD_TOKENS = 1_000_000
+
+
+def plan(out: Path, sample_bytes: int = BPE_SAMPLE_BYTES,
+         shard_tokens: int = SHARD_TOKENS) -> list[tuple[str, str, dict[str, Any], str | None]]:
     """(id, step, options, input id or None for the WARCs)."""
     return [
         ("extract", "extract", {"time_limit": 5, "max_html_bytes": 2097152}, None),
@@ -46,8 +57,8 @@ def plan(out: Path) -> list[tuple[str, str, dict[str, Any], str | None]]:
         ("decontaminate", "decontaminate", {"action": "excise"}, "dedup"),
         ("quality", "filter", {"filters": [{"type": "quality", "mode": "top_fraction", "fraction": 0.5}]},
          "decontaminate"),
-        ("bpe", "bpe", {"vocab_size": 4096}, "quality"),
-        ("pack", "pack", {"tokenizer": str(out / "bpe"), "mix": {"seed": 0, "shard_tokens": 100_000_000, "mixes": {
+        ("bpe", "bpe", {"vocab_size": 4096, "sample_bytes": sample_bytes}, "quality"),
+        ("pack", "pack", {"tokenizer": str(out / "bpe"), "mix": {"seed": 0, "shard_tokens": shard_tokens, "mixes": {
             "curated": {"val_fraction": 0.05, "sources": [{"path": str(out / "quality"), "name": "web"}]}}}}, None),
     ]
 
@@ -79,7 +90,8 @@ def measure(cluster: LoopbackCluster, client: Any, fn: Any, extra_pid: list[int]
             "spilled": spilled_bytes(client) - s0, "scratch": m.scratch_peak, **(extra or {})}
 
 
-def run_multiple(cluster: LoopbackCluster, warcs: list[str], out: Path, train_steps: int) -> list[dict[str, Any]]:
+def run_multiple(cluster: LoopbackCluster, warcs: list[str], out: Path, train_steps: int,
+                 bounds: dict[str, int]) -> list[dict[str, Any]]:
     from distributed import Client
 
     from corpus_forge.registry import step_class
@@ -88,7 +100,7 @@ def run_multiple(cluster: LoopbackCluster, warcs: list[str], out: Path, train_st
     rows = []
     shutil.rmtree(out, ignore_errors=True)
     with Client(cluster.address) as client:
-        for sid, name, opts, src in plan(out):
+        for sid, name, opts, src in plan(out, **bounds):
             stage = step_class(name).from_options(opts)
             inputs = warcs if src is None and name == "extract" else ([] if src is None else [str(out / src)])
 
@@ -207,6 +219,10 @@ def main() -> None:
     ap.add_argument("--memory-limit", default="3GiB")
     ap.add_argument("--files", type=int, default=0, help="WARC files per multiple (default: 8 per 1x)")
     ap.add_argument("--train-steps", type=int, default=20)
+    ap.add_argument("--sample-bytes", type=int, default=BPE_SAMPLE_BYTES,
+                    help="bpe sample_bytes (default: below the 1x corpus; the product's default is 1 GiB)")
+    ap.add_argument("--shard-tokens", type=int, default=SHARD_TOKENS,
+                    help="pack shard_tokens (default: below the 1x corpus; the product's default is 1e8)")
     ap.add_argument("--work", type=Path, default=Path("/tmp/cf-scale"))
     ap.add_argument("--plot", type=Path, default=Path("docs/scale.png"))
     ap.add_argument("--json", type=Path, default=None, help="write every figure here")
@@ -222,7 +238,8 @@ def main() -> None:
         print(f"{m}x: {pages} pages in {len(warcs)} WARCs", flush=True)
         # a fresh cluster per multiple, so each starts from cold workers (RSS only grows in a long-lived one)
         with LoopbackCluster(args.workers, args.memory_limit, args.work / f"scratch-{m}x") as cluster:
-            rows = run_multiple(cluster, warcs, args.work / f"out-{m}x", args.train_steps)
+            rows = run_multiple(cluster, warcs, args.work / f"out-{m}x", args.train_steps,
+                                {"sample_bytes": args.sample_bytes, "shard_tokens": args.shard_tokens})
         results[m] = {"pages": pages, "rows": rows}
     print(machine_line())
     summary = report(results, args.plot)

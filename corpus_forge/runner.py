@@ -36,6 +36,7 @@ import pyarrow.compute as pc
 
 from corpus_forge.cluster import get_client
 from corpus_forge.health import systematic_failure
+from corpus_forge.heap import release_freed_memory
 from corpus_forge.io import absolute, read_json, sweep_temporary, url_to_fs, write_json_atomic, write_parquet_atomic
 from corpus_forge.markers import MARKER_KEYS as MARKER_KEYS
 from corpus_forge.markers import MARKERS as MARKERS
@@ -101,6 +102,8 @@ def process_partition(stage: Stage, part: Partition, out_dir: str, keep_removed:
     except BaseException:
         _remove_partitions(_fs(out_dir), out_dir, {part.key})  # all of a partition's files, or none
         raise
+    del res
+    release_freed_memory(time.perf_counter() - t0)  # a long-lived worker's RSS stays at one partition's
     return marker
 
 

@@ -38,6 +38,7 @@ import pyarrow.parquet as pq
 from pydantic import Field
 
 from corpus_forge.config import StageConfig
+from corpus_forge.heap import release_freed_memory
 from corpus_forge.io import is_file, local_file, path_key, read_parquet, url_to_fs, write_parquet_atomic
 from corpus_forge.stage import Partition, PartitionResult, RunContext, Stage
 from corpus_forge.stats import Counters
@@ -248,7 +249,15 @@ def _texts(files: list[str], masks: list[np.ndarray]) -> Iterator[str]:
 def train_on_sample(c: BpeConfig, files: list[str], masks: list[tuple[np.ndarray, np.ndarray]],
                     out_dir: str) -> dict[str, Any]:
     """Train on the selected documents, export ``out_dir/tokenizer.{json,tiktoken}``, measure bytes per token;
-    return the ``stats.json`` keys. Runs as one task on a worker."""
+    return the ``stats.json`` keys. Runs as one task on a worker, which then gives the sample's heap back."""
+    try:
+        return _train_on_sample(c, files, masks, out_dir)
+    finally:
+        release_freed_memory()
+
+
+def _train_on_sample(c: BpeConfig, files: list[str], masks: list[tuple[np.ndarray, np.ndarray]],
+                     out_dir: str) -> dict[str, Any]:
     seen = {"documents": 0, "bytes": 0, "chunks": 0}
 
     def training_texts() -> Iterator[str]:

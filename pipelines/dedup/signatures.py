@@ -17,6 +17,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from corpus_forge.heap import release_freed_memory
 from corpus_forge.io import path_exists, write_parquet_atomic
 from corpus_forge.stage import Partition, read_partition
 from pipelines.dedup.config import DedupConfig
@@ -118,7 +119,10 @@ def sign_partition(part: Partition, index: int, cfg: DedupConfig, work_dir: str)
         return {"index": index, "input": part.path, "error": f"{type(err).__name__}: {err}"}
     write_parquet_atomic(pa.Table.from_pandas(bands, preserve_index=False), bands_path)
     write_parquet_atomic(pa.Table.from_pandas(meta, preserve_index=False), meta_path)
-    return {"index": index, "documents": len(meta), "bytes": nbytes, "seconds": time.perf_counter() - t0}
+    documents, seconds = len(meta), time.perf_counter() - t0
+    del meta, bands
+    release_freed_memory(seconds)
+    return {"index": index, "documents": documents, "bytes": nbytes, "seconds": seconds}
 
 
 def parquet_rows(path: str) -> int:
