@@ -8,7 +8,9 @@
 
 ``dask scheduler --host 127.0.0.1`` plus ``dask worker --nthreads 1 --memory-limit M`` processes (each with its
 nanny), every worker's ``--local-directory`` (spill, p2p shuffle files) and the corpus-forge file cache under
-``scratch``, so that scratch disk is one folder to measure. Also a moto S3 server on 127.0.0.1
+``scratch``, so that scratch disk is one folder to measure. The processes read corpus-forge's Dask settings
+(``corpus_forge/dask.yaml`` through ``DASK_CONFIG``, as the README tells a cluster's owner to install it and the
+Docker image does; ``dask_config=False`` for Dask's own defaults). Also a moto S3 server on 127.0.0.1
 (:class:`MotoServer`), a process of its own, for the object-store benches.
 """
 
@@ -17,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -27,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 BIN = Path(sys.executable).parent
+REPO = Path(__file__).resolve().parents[1]
 
 
 def free_port() -> int:
@@ -82,10 +86,12 @@ class LoopbackCluster:
     """``dask scheduler`` + ``workers`` × ``dask worker --nthreads 1 --memory-limit`` on 127.0.0.1."""
 
     def __init__(self, workers: int = 2, memory_limit: str = "3GiB", scratch: Path | None = None,
-                 env: dict[str, str] | None = None) -> None:
+                 env: dict[str, str] | None = None, dask_config: bool = True) -> None:
         self.n, self.memory_limit = workers, memory_limit
         self.scratch = scratch or Path("/tmp/cf-bench-scratch")
         self.env = {**os.environ, **(env or {}), "CORPUS_FORGE_CACHE": str(self.scratch / "cache")}
+        if dask_config:
+            self.env["DASK_CONFIG"] = str(self.scratch.parent / f"{self.scratch.name}-dask-config")  # not scratch
         self.procs: list[subprocess.Popen] = []
         self.address = ""
 
@@ -94,6 +100,10 @@ class LoopbackCluster:
 
         signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # a killed bench still stops its cluster
         self.scratch.mkdir(parents=True, exist_ok=True)
+        if "DASK_CONFIG" in self.env:
+            conf = Path(self.env["DASK_CONFIG"])
+            conf.mkdir(parents=True, exist_ok=True)
+            shutil.copy(REPO / "corpus_forge" / "dask.yaml", conf / "corpus-forge.yaml")
         port = free_port()
         self.address = f"tcp://127.0.0.1:{port}"
         log = open(self.scratch / "cluster.log", "ab")  # closed with the processes

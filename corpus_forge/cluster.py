@@ -23,11 +23,16 @@ SCHEDULER_ENV = "DASK_SCHEDULER_ADDRESS"
 #   MiB-sized buffers all the time (decompressed blocks, Arrow columns); measured on ``karma build``'s map
 #   task: 3.5 s in a plain process, 5.2 s with that variable (bench/karma.py). Unset.
 # - Each worker's statistical profiler (every 10 ms) and every process's event-loop tick (every 20 ms) take
-#   the GIL from the task thread, which on a 2-core machine also shares its cores with the scheduler: a
-#   100 ms profile interval (the dashboard's profile stays) and a 1 s tick. Measured on ``karma build`` (2M
-#   lines): profiler off + 1 s tick was faster in 4 of 4 paired runs (~5%); these settings in 3 of 4.
+#   the GIL from the task thread, which on a 2-core machine also shares its cores with the scheduler: a 1 s
+#   tick, and the profiler off. Measured on ``karma build`` (2M lines): profiler off + 1 s tick was faster in
+#   4 of 4 paired runs (~5%). The profiler also keeps a cumulative call tree per task prefix and an hour of
+#   per-second trees, so a long-lived worker's RSS climbs with its run time: extract over 16,688 pages
+#   (bench/scale.py's 4x), the workers' RSS between tasks rose 200 -> 245 MB with it and stayed at 180-184 MB
+#   without (peak 297 vs 235 MB, and 1.5x faster under load). Turn it on to debug (the dashboard's Profile
+#   tab): ``DASK_DISTRIBUTED__WORKER__PROFILE__ENABLED=True``; the interval stays 100 ms.
 CLUSTER_CONFIG = {
     "distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None,
+    "distributed.worker.profile.enabled": False,
     "distributed.worker.profile.interval": "100ms",
     "distributed.admin.tick.interval": "1s",
 }

@@ -111,17 +111,21 @@ def test_embedded_localcluster_path(data_dir, tmp_path):
 
 def test_workers_get_the_cluster_settings_and_dask_yaml_matches(dask_client):
     """The LocalCluster's workers run with corpus_forge.cluster.CLUSTER_CONFIG (no MALLOC_TRIM_THRESHOLD_,
-    a slower profiler), and corpus_forge/dask.yaml, for cluster workers, says the same."""
+    no profiler, a slower tick), and corpus_forge/dask.yaml, for cluster workers, says the same."""
+    import time
+
     import dask
     import yaml
 
     from corpus_forge.cluster import CLUSTER_CONFIG
 
-    def settings() -> tuple[str | None, str, str]:
-        return (os.environ.get("MALLOC_TRIM_THRESHOLD_"), dask.config.get("distributed.worker.profile.interval"),
+    def settings() -> tuple[str | None, bool, str]:
+        return (os.environ.get("MALLOC_TRIM_THRESHOLD_"), dask.config.get("distributed.worker.profile.enabled"),
                 dask.config.get("distributed.admin.tick.interval"))
 
-    assert set(dask_client.run(settings).values()) == {(None, "100ms", "1s")}
+    assert set(dask_client.run(settings).values()) == {(None, False, "1s")}
+    dask_client.submit(time.sleep, 1.5, pure=False).result()  # a profiler would have sampled it into its history
+    assert set(dask_client.run(lambda dask_worker: len(dask_worker.profile_history)).values()) == {0}
     shipped = yaml.safe_load(open(os.path.join(os.path.dirname(__file__), "../../corpus_forge/dask.yaml")))
     for key, value in CLUSTER_CONFIG.items():
         node = shipped
