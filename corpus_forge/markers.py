@@ -39,10 +39,20 @@ def partition_files(out_dir: str, key: str) -> tuple[str, str, str]:
 
 
 def listed(fs: Any, pattern: str) -> set[str]:
-    """The paths matching ``pattern``, from one fresh listing (a cached one misses other processes' files)."""
+    """The paths matching ``pattern``, from one fresh listing (a cached one misses other processes' files).
+
+    The listing is not left in fsspec's cache: s3fs looks a path up there by scanning its folder's whole
+    listing (``_ls_from_cache``), so every later read in a folder of N markers cost O(N) (a rerun over 100k
+    markers on S3: 21 ms of client CPU per marker, against 4.9 at 1k), and the cache held ~1 KB per entry.
+    """
+    folder = os.path.dirname(pattern)
     with contextlib.suppress(Exception):
-        fs.invalidate_cache(os.path.dirname(pattern))
-    return {fs._strip_protocol(p) for p in fs.glob(pattern)}
+        fs.invalidate_cache(folder)
+    try:
+        return {fs._strip_protocol(p) for p in fs.glob(pattern)}
+    finally:
+        with contextlib.suppress(Exception):
+            fs.invalidate_cache(folder)
 
 
 def name_of(path: str, prefix: str, suffix: str) -> str:
@@ -83,14 +93,32 @@ class MarkerSink:
         self.markers.append(_slim(marker, self.keep))
 
 
+#: How :func:`read_finished` reads small files: s3fs would ask each file's size first (a HEAD, or a scan of
+#: the cached listing) to decide on concurrent ranged reads; a marker is one small GET.
+_ONE_GET = {"max_concurrency": 1}
+
+
+def _read_all(fs: Any, paths: list[str]) -> dict[str, bytes | Exception]:
+    kwargs = _ONE_GET if getattr(fs, "max_concurrency", 1) > 1 else {}
+    return fs.cat(paths, on_error="return", **kwargs)
+
+
 def read_finished(fs: Any, out_dir: str, partitions: list[Partition], sink: MarkerSink) -> list[Partition]:
-    """Fold the markers of finished partitions (one listing, then batched concurrent reads); return the rest."""
+    """Fold the markers of finished partitions (one listing, then batched concurrent reads); return the rest.
+
+    A listed marker that is gone when read (removed by a run of the same step since) leaves its partition to
+    be run again; any other read error is raised, never skipped (its counters would be lost)."""
     finished = {name_of(p, "", ".json") for p in listed(fs, os.path.join(out_dir, MARKERS, "*.json"))}
     done = [p for p in partitions if p.key in finished]
     for i in range(0, len(done), MARKER_BATCH):
-        paths = [fs._strip_protocol(marker_path(out_dir, p.key)) for p in done[i:i + MARKER_BATCH]]
-        for blob in fs.cat(paths, on_error="omit").values():
-            sink.add(json.loads(blob))
+        batch = {fs._strip_protocol(marker_path(out_dir, p.key)): p.key for p in done[i:i + MARKER_BATCH]}
+        for path, blob in _read_all(fs, list(batch)).items():
+            if isinstance(blob, FileNotFoundError):
+                finished.discard(batch[path])
+            elif isinstance(blob, Exception):
+                raise blob
+            else:
+                sink.add(json.loads(blob))
     return sorted((p for p in partitions if p.key not in finished), key=lambda p: p.key)
 
 

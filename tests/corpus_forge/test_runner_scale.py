@@ -7,6 +7,7 @@ check per partition.
 
 from __future__ import annotations
 
+import json
 import random
 from typing import ClassVar
 
@@ -168,3 +169,30 @@ def test_finalize_gets_the_marker_fields_a_step_names(tmp_path, dask_client):
     seen = _Recording.seen
     assert len(seen) == 3 and all("examples" in m and "key" in m for m in seen)
     assert not any("filter_seconds" in m for m in seen)  # a dict nobody asked for stays folded only
+
+
+def test_a_marker_gone_between_listing_and_reading_is_run_again_and_a_failed_read_is_raised(tmp_path, monkeypatch):
+    from corpus_forge import markers
+    from corpus_forge.io import url_to_fs
+    from corpus_forge.stage import Partition
+
+    out = str(tmp_path / "out")
+    fs, _ = url_to_fs(out)
+    parts = [Partition(key=k, path=f"in/{k}.parquet") for k in ("a", "b", "c")]
+    fs.makedirs(markers.marker_path(out, "x").rsplit("/", 1)[0], exist_ok=True)
+    for p in parts[:2]:
+        with fs.open(markers.marker_path(out, p.key), "w") as f:
+            f.write(json.dumps({"key": p.key, "documents_in": 2}))
+    real_listed = markers.listed
+    # "b" is listed, then removed (a concurrent run of the step) before its marker is read
+    monkeypatch.setattr(markers, "listed", lambda fs, pattern: (real_listed(fs, pattern), fs.rm(
+        markers.marker_path(out, "b")))[0])
+    sink = markers.MarkerSink(parts)
+    todo = markers.read_finished(fs, out, parts, sink)
+    assert [p.key for p in todo] == ["b", "c"]
+    assert [m["key"] for m in sink.markers] == ["a"] and sink.fold.result().documents_in == 2
+
+    monkeypatch.setattr(markers, "listed", real_listed)
+    monkeypatch.setattr(markers, "_read_all", lambda fs, paths: {p: PermissionError(p) for p in paths})
+    with pytest.raises(PermissionError):  # not skipped: the partition's counters would be lost
+        markers.read_finished(fs, out, parts, markers.MarkerSink(parts))
