@@ -180,7 +180,11 @@ class MotoServer:
 
     def __exit__(self, *exc: Any) -> None:
         self.proc.terminate()
-        self.proc.wait(timeout=20)
+        try:
+            self.proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:  # holding 100k+ objects (GBs), it may not stop in time
+            self.proc.kill()
+            self.proc.wait()
 
 
 def dump(obj: Any) -> str:
