@@ -13,10 +13,12 @@ import contextlib
 import ctypes
 import ctypes.util
 import functools
+import gc
 import sys
 from typing import Any
 
 TRIM_AFTER_SECONDS = 0.2  # a trim costs ~2 ms: only after tasks long enough for that not to show
+STEP_TRIMS = [0]  # how many times this process was trimmed at the end of a step (trim_workers)
 
 
 @functools.cache
@@ -43,3 +45,20 @@ def release_freed_memory(task_seconds: float | None = None) -> bool:
     if libc is not None:
         libc.malloc_trim(0)
     return True
+
+
+def _collect_and_release() -> bool:
+    gc.collect()
+    STEP_TRIMS[0] += 1
+    return release_freed_memory()
+
+
+def trim_workers(client: Any) -> None:
+    """At the end of a step, every worker collects garbage and hands its freed heap back (Dask's own remedy
+    for "memory not released back to the OS"): the Dask DataFrame tasks of dedup's shuffle, and other tasks
+    not run through :func:`corpus_forge.runner.process_partition`, leave freed pages the next step would
+    start from. Measured at bench/scale.py's 16x (quality after dedup and decontaminate on the same workers):
+    RSS after dedup ~400 -> 351 MB, the quality step's peak 412 -> 390 MB. One call per worker per step;
+    a worker that cannot answer is left alone."""
+    with contextlib.suppress(Exception):
+        client.run(_collect_and_release, on_error="return")

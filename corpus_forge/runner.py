@@ -36,7 +36,7 @@ import pyarrow.compute as pc
 
 from corpus_forge.cluster import get_client
 from corpus_forge.health import systematic_failure
-from corpus_forge.heap import release_freed_memory
+from corpus_forge.heap import release_freed_memory, trim_workers
 from corpus_forge.io import absolute, read_json, sweep_temporary, url_to_fs, write_json_atomic, write_parquet_atomic
 from corpus_forge.markers import MARKER_KEYS as MARKER_KEYS
 from corpus_forge.markers import MARKERS as MARKERS
@@ -367,6 +367,7 @@ def run_stage(
                 except (OSError, RuntimeError, ValueError) as err:
                     failed_phase = {"phase": "finalize", "error": _describe(err),
                                     "traceback": "".join(traceback.format_exception(err))[-2000:]}
+            trim_workers(c)  # the next step starts from what the workers hold, not from freed heap
         stats = _stats(stage, total, extra, len(partitions), markers, failed, failed_phase, reset)
         problem = stats.get("systematic_failure")
         stats["seconds"] = round(time.perf_counter() - t0, 3)

@@ -36,3 +36,23 @@ def test_short_tasks_are_not_charged_a_trim() -> None:
     assert release_freed_memory(TRIM_AFTER_SECONDS / 10) is False
     assert release_freed_memory(TRIM_AFTER_SECONDS) is True
     assert release_freed_memory() is True
+
+
+def test_every_worker_is_trimmed_once_at_the_end_of_a_step(tmp_path, dask_client):
+    from tiny_parts import write_tiny_partitions
+
+    from corpus_forge.runner import run_stage
+    from pipelines.filter import FilterConfig, FilterStage
+
+    def trims() -> int:
+        from corpus_forge import heap
+
+        return heap.STEP_TRIMS[0]
+
+    write_tiny_partitions(str(tmp_path / "in"), 4)
+    before = dask_client.run(trims)
+    run_stage(FilterStage(FilterConfig(filters=[{"type": "gopher_quality"}])), [str(tmp_path / "in")],
+              str(tmp_path / "out"), client=dask_client, progress=False)
+    after = dask_client.run(trims)
+    assert set(after) == set(before) and len(after) == 2
+    assert {w: after[w] - before[w] for w in after} == {w: 1 for w in after}
