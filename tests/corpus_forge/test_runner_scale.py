@@ -179,14 +179,18 @@ def test_a_marker_gone_between_listing_and_reading_is_run_again_and_a_failed_rea
     out = str(tmp_path / "out")
     fs, _ = url_to_fs(out)
     parts = [Partition(key=k, path=f"in/{k}.parquet") for k in ("a", "b", "c")]
-    fs.makedirs(markers.marker_path(out, "x").rsplit("/", 1)[0], exist_ok=True)
+    fs.makedirs(f"{out}/{markers.MARKERS}", exist_ok=True)
     for p in parts[:2]:
         with fs.open(markers.marker_path(out, p.key), "w") as f:
             f.write(json.dumps({"key": p.key, "documents_in": 2}))
     real_listed = markers.listed
-    # "b" is listed, then removed (a concurrent run of the step) before its marker is read
-    monkeypatch.setattr(markers, "listed", lambda fs, pattern: (real_listed(fs, pattern), fs.rm(
-        markers.marker_path(out, "b")))[0])
+
+    def listed_then_b_removed(fs, pattern):  # as a concurrent run of the step would, before the read
+        found = real_listed(fs, pattern)
+        fs.rm(markers.marker_path(out, "b"))
+        return found
+
+    monkeypatch.setattr(markers, "listed", listed_then_b_removed)
     sink = markers.MarkerSink(parts)
     todo = markers.read_finished(fs, out, parts, sink)
     assert [p.key for p in todo] == ["b", "c"]
